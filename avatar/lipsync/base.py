@@ -1,0 +1,46 @@
+"""The streaming lip-sync interface (pure: no clock reads, no I/O)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
+
+
+class MouthTracker(ABC):
+    """Per-drive streaming core: push audio (16 kHz int16) and optional phoneme timings, get
+    mouth shapes for consecutive video frames.
+
+    Frame i covers audio [i/fps, (i+1)/fps) of the drive. A tracker may need `lookahead_ms` of
+    audio beyond a frame before it emits it; the stream runtime pulls audio that much ahead of
+    its clock so that sound and mouth leave together.
+    """
+
+    def __init__(self, fps: int = DEFAULT_FPS, sample_rate: int = AUDIO_RATE) -> None:
+        self.fps = fps
+        self.sample_rate = sample_rate
+
+    @property
+    def lookahead_ms(self) -> int:
+        return 0
+
+    @abstractmethod
+    def push_audio(self, pcm: np.ndarray) -> list[MouthShape]:
+        """Add int16 samples; return the mouth shapes of every frame now complete."""
+
+    def push_phonemes(self, phonemes: Sequence[PhonemeTiming]) -> None:  # noqa: B027
+        """Timed phonemes of the same drive (seconds from its start); optional."""
+
+    @abstractmethod
+    def flush(self) -> list[MouthShape]:
+        """End of the drive's audio: emit the remaining frames (a last partial frame included)."""
+
+
+def make_mouth_tracker(fps: int = DEFAULT_FPS) -> MouthTracker:
+    """The default tracker for drives."""
+    from avatar.lipsync.energy import EnergyMouthTracker
+
+    return EnergyMouthTracker(fps=fps)
