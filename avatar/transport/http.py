@@ -1,0 +1,192 @@
+"""HTTP routes of the transport: WHEP (watch a stream task), WHIP (publish a microphone), the
+WebSocket drive endpoint and the player page.
+
+WHEP/WHIP follow the IETF drafts: POST an SDP offer (application/sdp) with
+`Authorization: Bearer <token>` → 201 with the SDP answer and a Location to DELETE when leaving.
+Trickle ICE (PATCH) is not offered: answers carry every candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import FileResponse, PlainTextResponse
+
+from avatar.transport.hub import TransportHub, hub_from_app
+from avatar.transport.publish import WhipPublisher
+from avatar.transport.tokens import Grant, TokenError
+from avatar.transport.webrtc import WebRTCViewer
+from avatar.transport.ws_drive import CLOSE_UNKNOWN, serve_drive
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["webrtc"])
+
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+SDP = "application/sdp"
+MAX_SDP_BYTES = 64 * 1024
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    return PlainTextResponse(message, status_code=status, headers=headers)
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def _grant(request: Request, hub: TransportHub, kind: str, room: str, stream: str):
+    token = _bearer(request)
+    if not token:
+        return _error(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+    try:
+        return hub.signer.verify(token, kind, room, stream)
+    except TokenError as e:
+        return _error(403, str(e))
+
+
+async def _offer(request: Request) -> str | Response:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != SDP:
+        return _error(415, "the offer must be application/sdp")
+    body = await request.body()
+    if len(body) > MAX_SDP_BYTES or not body.strip():
+        return _error(400, "missing or oversized SDP offer")
+    return body.decode("utf-8", "replace")
+
+
+def _find_task(request: Request, room_id: str, stream_id: str):
+    live = getattr(request.app.state, "live", None)
+    return live.find(room_id, stream_id) if live is not None else None
+
+
+# ---- WHEP: watch ----
+
+
+@router.post("/whep/{room_id}/{stream_id}")
+async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response:
+    hub = hub_from_app(request.app)
+    grant = _grant(request, hub, "play", room_id, stream_id)
+    if not isinstance(grant, Grant):
+        return grant
+    offer = await _offer(request)
+    if isinstance(offer, Response):
+        return offer
+    task = _find_task(request, room_id, stream_id)
+    if task is None:
+        return _error(404, "no live stream task with this RoomId and StreamId")
+    if len(hub.viewers) >= hub.max_viewers:
+        return _error(503, "too many viewers on this server", {"Retry-After": "5"})
+    viewer = WebRTCViewer(task)
+    try:
+        answer = await viewer.answer(offer)
+    except Exception as e:  # a malformed or unsatisfiable offer
+        await viewer.close()
+        log.info("WHEP offer refused: %s", e)
+        return _error(400, f"cannot answer this offer: {e}")
+    hub.add_viewer(viewer)
+    location = f"/whep/{room_id}/{stream_id}/{viewer.id}"
+    return Response(answer, status_code=201, media_type=SDP, headers={"Location": location})
+
+
+@router.delete("/whep/{room_id}/{stream_id}/{session_id}")
+async def whep_leave(room_id: str, stream_id: str, session_id: str, request: Request) -> Response:
+    hub = hub_from_app(request.app)
+    grant = _grant(request, hub, "play", room_id, stream_id)
+    if not isinstance(grant, Grant):
+        return grant
+    viewer = hub.viewers.get(session_id)
+    if viewer is None:
+        return _error(404, "no such session")
+    await viewer.close()
+    return Response(status_code=200)
+
+
+@router.patch("/whep/{room_id}/{stream_id}/{session_id}")
+@router.patch("/whip/{room_id}/{stream_id}/{session_id}")
+async def no_trickle(room_id: str, stream_id: str, session_id: str) -> Response:
+    return _error(405, "trickle ICE is not supported: answers carry all candidates")
+
+
+# ---- WHIP: publish a microphone ----
+
+
+@router.post("/whip/{room_id}/{stream_id}")
+async def whip_offer(room_id: str, stream_id: str, request: Request) -> Response:
+    hub = hub_from_app(request.app)
+    grant = _grant(request, hub, "publish", room_id, stream_id)
+    if not isinstance(grant, Grant):
+        return grant
+    offer = await _offer(request)
+    if isinstance(offer, Response):
+        return offer
+    publisher = WhipPublisher(hub.published, room_id, stream_id)
+    try:
+        answer = await publisher.answer(offer)
+    except KeyError:
+        return _error(409, "this RoomId/StreamId is already being published")
+    except Exception as e:
+        log.info("WHIP offer refused: %s", e)
+        return _error(400, f"cannot answer this offer: {e}")
+    hub.add_publisher(publisher)
+    location = f"/whip/{room_id}/{stream_id}/{publisher.id}"
+    return Response(answer, status_code=201, media_type=SDP, headers={"Location": location})
+
+
+@router.delete("/whip/{room_id}/{stream_id}/{session_id}")
+async def whip_leave(room_id: str, stream_id: str, session_id: str, request: Request) -> Response:
+    hub = hub_from_app(request.app)
+    grant = _grant(request, hub, "publish", room_id, stream_id)
+    if not isinstance(grant, Grant):
+        return grant
+    publisher = hub.publishers.get(session_id)
+    if publisher is None:
+        return _error(404, "no such session")
+    await publisher.close()
+    return Response(status_code=200)
+
+
+# ---- WebSocket drive ----
+
+
+@router.websocket("/ws")
+async def ws_drive(websocket: WebSocket) -> None:
+    hub = hub_from_app(websocket.app)
+    token = websocket.query_params.get("Token") or websocket.query_params.get("token") or ""
+    try:
+        grant = hub.signer.verify(token, "drive")
+    except TokenError as e:
+        await websocket.close(code=1008, reason=str(e))  # before accept: HTTP 403
+        return
+    claimed = hub.ws_drives.claim(grant.drive_id or "")
+    await websocket.accept()
+    if isinstance(claimed, int):
+        reason = (
+            "another connection is driving this task"
+            if claimed != CLOSE_UNKNOWN
+            else "this drive has ended or does not exist"
+        )
+        await websocket.close(code=claimed, reason=reason)
+        return
+    try:
+        await serve_drive(websocket, claimed)
+    finally:
+        hub.ws_drives.release(claimed)
+
+
+# ---- player page ----
+
+
+@router.get("/play", include_in_schema=False)
+async def play_page() -> FileResponse:
+    return FileResponse(FRONTEND / "play.html", media_type="text/html")
+
+
+@router.get("/play.js", include_in_schema=False)
+async def play_script() -> FileResponse:
+    return FileResponse(FRONTEND / "play.js", media_type="text/javascript")

@@ -1,0 +1,85 @@
+"""The transport's per-server state: token signer, WebRTC viewers, published streams and
+WebSocket drives. One `TransportHub` lives at `app.state.transport`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from avatar.transport.ice import configure_ice
+from avatar.transport.publish import PublishRegistry, WhipPublisher
+from avatar.transport.tokens import TokenSigner
+from avatar.transport.webrtc import WebRTCViewer
+from avatar.transport.ws_drive import WsDriveRegistry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_VIEWERS = 64
+
+
+class TransportHub:
+    """Everything the WHEP/WHIP/WebSocket endpoints and the drive actions share."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        ice_host_addresses: str | list[str] | None = None,
+        max_viewers: int = DEFAULT_MAX_VIEWERS,
+    ) -> None:
+        self.signer = TokenSigner(secret)
+        self.ice_host_addresses = configure_ice(ice_host_addresses or None)
+        self.max_viewers = max_viewers
+        self.viewers: dict[str, WebRTCViewer] = {}
+        self.publishers: dict[str, WhipPublisher] = {}
+        self.published = PublishRegistry()
+        self.ws_drives = WsDriveRegistry()
+
+    def add_viewer(self, viewer: WebRTCViewer) -> None:
+        self.viewers[viewer.id] = viewer
+        viewer.on_closed.append(lambda: self.viewers.pop(viewer.id, None))
+
+    def add_publisher(self, publisher: WhipPublisher) -> None:
+        self.publishers[publisher.id] = publisher
+        publisher.on_closed.append(lambda: self.publishers.pop(publisher.id, None))
+
+    def viewers_of(self, room_id: str, stream_id: str) -> list[WebRTCViewer]:
+        return [
+            v
+            for v in self.viewers.values()
+            if v.task.config.room_id == room_id and v.task.config.stream_id == stream_id
+        ]
+
+    async def aclose(self) -> None:
+        """Close every peer (server shutdown)."""
+        for v in list(self.viewers.values()):
+            with contextlib.suppress(Exception):
+                await v.close()
+        for p in list(self.publishers.values()):
+            with contextlib.suppress(Exception):
+                await p.close()
+        self.viewers.clear()
+        self.publishers.clear()
+
+
+def hub_from_app(app) -> TransportHub:
+    """The app's hub, made on first use from what the API layer put on app.state (credentials
+    or settings) when its lifespan did not create one."""
+    hub = getattr(app.state, "transport", None)
+    if hub is not None:
+        return hub
+    secret = None
+    creds = getattr(app.state, "credentials", None)
+    settings = getattr(app.state, "settings", None)
+    if creds is not None:
+        secret = getattr(creds, "server_secret", None)
+    if secret is None and settings is not None:
+        secret = getattr(settings, "server_secret", None)
+    secret = secret or os.environ.get("DH_SERVER_SECRET")
+    if not secret:
+        raise RuntimeError("no server secret for stream tokens (app.state.credentials)")
+    hosts = getattr(settings, "ice_host_addresses", None) if settings is not None else None
+    hub = TransportHub(secret, ice_host_addresses=hosts)
+    app.state.transport = hub
+    return hub

@@ -1,0 +1,54 @@
+"""Stream tokens: what they grant, expiry, forgery, and the ICE address restriction."""
+
+import aioice.ice
+import pytest
+
+from avatar.transport.ice import configure_ice, parse_addresses, strip_mdns_candidates
+from avatar.transport.tokens import TokenError, TokenSigner
+
+
+def test_token_round_trip_and_scope():
+    s = TokenSigner("secret-1")
+    tok = s.issue("play", "room1", "s1", ttl_s=60, now=1000)
+    g = s.verify(tok, "play", "room1", "s1", now=1059)
+    assert (g.kind, g.room_id, g.stream_id, g.expires) == ("play", "room1", "s1", 1060)
+    with pytest.raises(TokenError, match="expired"):
+        s.verify(tok, "play", "room1", "s1", now=1060)
+    with pytest.raises(TokenError, match="publish"):
+        s.verify(tok, "publish", "room1", "s1", now=1001)
+    with pytest.raises(TokenError, match="another stream"):
+        s.verify(tok, "play", "room1", "s2", now=1001)
+    with pytest.raises(TokenError, match="another room"):
+        s.verify(tok, "play", "room2", "s1", now=1001)
+
+
+def test_token_forgery_and_other_secret():
+    s = TokenSigner("secret-1")
+    tok = s.issue("drive", "r", "s", task_id="t1", drive_id="d1")
+    assert s.verify(tok, "drive").drive_id == "d1"
+    with pytest.raises(TokenError, match="signature"):
+        TokenSigner("secret-2").verify(tok, "drive")
+    body, sig = tok.split(".")
+    forged = s.issue("drive", "r", "s", task_id="t1", drive_id="d2").split(".")[0]
+    with pytest.raises(TokenError):
+        s.verify(forged + "." + sig, "drive")
+    for junk in ("", "abc", "a.b.c", "!!.??"):
+        with pytest.raises(TokenError):
+            s.verify(junk, "drive")
+    assert "secret-1" not in tok
+
+
+def test_ice_host_addresses(monkeypatch):
+    assert parse_addresses(" 127.0.0.1, ::1 ") == ["127.0.0.1", "::1"]
+    assert parse_addresses("") is None
+    with pytest.raises(ValueError):
+        parse_addresses("127.0.0.300")
+    configure_ice("127.0.0.1")
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+    assert aioice.ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == []
+    sdp = (
+        "v=0\r\na=candidate:1 1 udp 2113937151 abc-123.local 5000 typ host\r\n"
+        "a=candidate:2 1 udp 2113937151 127.0.0.1 5001 typ host\r\n"
+    )
+    out = strip_mdns_candidates(sdp)
+    assert ".local" not in out and "127.0.0.1 5001" in out

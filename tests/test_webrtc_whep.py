@@ -1,0 +1,130 @@
+"""WHEP end to end over loopback: a real uvicorn server, a test-pattern stream task, and an
+aiortc viewer that decodes the video and audio it receives."""
+
+import asyncio
+
+import httpx
+import numpy as np
+import pytest
+
+from avatar.compose import Scene
+from avatar.stream.contract import StreamConfig
+from avatar.transport.client import SignalingError, WhepClient
+from avatar.transport.pattern import PatternTask, PushPcmSource, measure_mouth, tone
+from avatar.transport.testing import serve, transport_app
+
+SECRET = "test-secret"
+
+
+def make_task(codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1"):
+    cfg = StreamConfig(
+        task_id=f"task-{stream}",
+        room_id="room1",
+        stream_id=stream,
+        scene=Scene(width=size, height=size),
+        fps=fps,
+        bitrate=bitrate,
+        codec=codec,
+    )
+    return PatternTask(cfg)
+
+
+class Viewer:
+    """Collects what a WhepClient decodes: mouth openings and audio RMS per frame."""
+
+    def __init__(self):
+        self.mouths: list[tuple[float, float]] = []
+        self.audio_rms: list[tuple[float, float]] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.client = WhepClient(self._video, self._audio)
+
+    def _video(self, t, frame):
+        self.sizes.add((frame.width, frame.height))
+        self.mouths.append((t, measure_mouth(frame.to_ndarray(format="rgb24"))))
+
+    def _audio(self, t, frame):
+        pcm = frame.to_ndarray().astype(np.float32)
+        self.audio_rms.append((t, float(np.sqrt(np.mean(pcm**2)))))
+
+
+async def wait_until(cond, limit_s=10.0):
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+async def test_viewer_receives_video_audio_and_events(codec):
+    task = make_task(codec=codec)
+    app = transport_app(SECRET, task)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base:
+        token = hub.signer.issue("play", "room1", "s1")
+        v = Viewer()
+        await v.client.connect(f"{base}/whep/room1/s1", token)
+        await wait_until(lambda: len(v.mouths) >= 10 and len(v.audio_rms) >= 25)
+        (viewer,) = hub.viewers.values()
+        assert viewer.negotiated_codec == codec
+        assert v.sizes == {(256, 256)}
+        # Idle: silence and a closed mouth.
+        assert max(m for _, m in v.mouths[-5:]) < 0.05
+        assert max(r for _, r in v.audio_rms[-10:]) < 50
+
+        src = PushPcmSource()
+        task.enqueue("d1", src)
+        t_push = asyncio.get_running_loop().time()
+        src.push(tone(1.0))
+        src.end()
+        await wait_until(lambda: any(e["Data"]["Status"] == 4 for e in v.client.events), 5)
+        await asyncio.sleep(0.3)
+        speaking = [m for t, m in v.mouths if t > t_push + 0.2 and t < t_push + 0.9]
+        loud = [r for t, r in v.audio_rms if t > t_push + 0.2 and t < t_push + 0.9]
+        assert np.median(speaking) > 0.5, speaking
+        assert np.median(loud) > 2000, loud
+        assert [e["Data"]["Status"] for e in v.client.events] == [2, 4]
+        assert all(e["Cmd"] == 1001 and e["Data"]["DriveId"] == "d1" for e in v.client.events)
+        # After the drive the mouth rests again.
+        assert max(m for _, m in v.mouths[-3:]) < 0.05
+
+        stats = viewer.stats()
+        assert stats["audio_dropped"] == 0
+        await v.client.close()
+        await wait_until(lambda: not hub.viewers, 5)
+        assert viewer.closed
+    await task.stop()
+
+
+async def test_whep_refusals():
+    task = make_task()
+    app = transport_app(SECRET, task)
+    hub = app.state.transport
+    async with serve(app) as base:
+        good = hub.signer.issue("play", "room1", "s1")
+        for token, status in [
+            (None, 401),
+            ("garbage", 403),
+            (hub.signer.issue("publish", "room1", "s1"), 403),
+            (hub.signer.issue("play", "room1", "other"), 403),
+        ]:
+            c = WhepClient()
+            with pytest.raises(SignalingError) as e:
+                await c.connect(f"{base}/whep/room1/s1", token)
+            assert e.value.status == status
+            await c.close()
+        c = WhepClient()
+        with pytest.raises(SignalingError) as e:
+            await c.connect(f"{base}/whep/room1/nope", hub.signer.issue("play", "room1", "nope"))
+        assert e.value.status == 404
+        await c.close()
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                f"{base}/whep/room1/s1",
+                content="v=0",
+                headers={"Authorization": f"Bearer {good}", "Content-Type": "text/plain"},
+            )
+            assert r.status_code == 415
+        assert not hub.viewers
