@@ -7,52 +7,24 @@ import httpx
 import numpy as np
 import pytest
 
-from avatar.compose import Scene
-from avatar.stream.contract import StreamConfig
 from avatar.transport.client import SignalingError, WhepClient
-from avatar.transport.pattern import PatternTask, PushPcmSource, measure_mouth, tone
-from avatar.transport.testing import serve, transport_app
+from avatar.transport.pattern import PushPcmSource, tone
+from avatar.transport.testing import (
+    RecordingViewer,
+    pattern_task,
+    serve,
+    transport_app,
+    wait_until,
+)
 
 SECRET = "test-secret"
 
 
-def make_task(codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1"):
-    cfg = StreamConfig(
-        task_id=f"task-{stream}",
-        room_id="room1",
-        stream_id=stream,
-        scene=Scene(width=size, height=size),
-        fps=fps,
-        bitrate=bitrate,
-        codec=codec,
-    )
-    return PatternTask(cfg)
+def make_task(**kw):
+    return pattern_task(**kw)
 
 
-class Viewer:
-    """Collects what a WhepClient decodes: mouth openings and audio RMS per frame."""
-
-    def __init__(self):
-        self.mouths: list[tuple[float, float]] = []
-        self.audio_rms: list[tuple[float, float]] = []
-        self.sizes: set[tuple[int, int]] = set()
-        self.client = WhepClient(self._video, self._audio)
-
-    def _video(self, t, frame):
-        self.sizes.add((frame.width, frame.height))
-        self.mouths.append((t, measure_mouth(frame.to_ndarray(format="rgb24"))))
-
-    def _audio(self, t, frame):
-        pcm = frame.to_ndarray().astype(np.float32)
-        self.audio_rms.append((t, float(np.sqrt(np.mean(pcm**2)))))
-
-
-async def wait_until(cond, limit_s=10.0):
-    deadline = asyncio.get_running_loop().time() + limit_s
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
+Viewer = RecordingViewer
 
 
 @pytest.mark.slow

@@ -64,3 +64,56 @@ async def serve(app: FastAPI, host: str = "127.0.0.1") -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+
+
+def pattern_task(codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1", room="room1"):
+    """A started-later PatternTask with a square output."""
+    from avatar.compose import Scene
+    from avatar.stream.contract import StreamConfig
+    from avatar.transport.pattern import PatternTask
+
+    cfg = StreamConfig(
+        task_id=f"task-{stream}",
+        room_id=room,
+        stream_id=stream,
+        scene=Scene(width=size, height=size),
+        fps=fps,
+        bitrate=bitrate,
+        codec=codec,
+    )
+    return PatternTask(cfg)
+
+
+class RecordingViewer:
+    """A WhepClient that records, per decoded frame, the pattern's mouth opening and the audio
+    RMS with their arrival times."""
+
+    def __init__(self) -> None:
+        from avatar.transport.client import WhepClient
+
+        self.mouths: list[tuple[float, float]] = []
+        self.audio_rms: list[tuple[float, float]] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.client = WhepClient(self._video, self._audio)
+
+    def _video(self, t, frame) -> None:
+        from avatar.transport.pattern import measure_mouth
+
+        self.sizes.add((frame.width, frame.height))
+        self.mouths.append((t, measure_mouth(frame.to_ndarray(format="rgb24"))))
+
+    def _audio(self, t, frame) -> None:
+        import numpy as np
+
+        pcm = frame.to_ndarray().astype(np.float32)
+        self.audio_rms.append((t, float(np.sqrt(np.mean(pcm**2)))))
+
+
+async def wait_until(cond, limit_s: float = 10.0) -> None:
+    """Poll `cond` until true; AssertionError after limit_s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for a condition")
+        await asyncio.sleep(0.05)
