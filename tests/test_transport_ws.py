@@ -12,7 +12,6 @@ from avatar.transport.pattern import PushPcmSource, tone
 from avatar.transport.testing import RecordingViewer as Viewer
 from avatar.transport.testing import pattern_task as make_task
 from avatar.transport.testing import serve, transport_app, wait_until
-
 from avatar.transport.ws_drive import CLOSE_BUSY, CLOSE_UNKNOWN, PcmDecoder
 
 SECRET = "test-secret"
