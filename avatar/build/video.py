@@ -1,0 +1,225 @@
+"""CreateVideoDigitalHuman: turn a short recording of a person into a video avatar.
+
+Two passes over the recording. Pass 1 tracks face landmarks on every frame and runs the checks.
+Between passes: mouth shapes, the canonical mouth frame, the idle loop and the mouth library
+are chosen from the landmarks alone. Pass 2 decodes again and writes only what the renderer
+needs: the loop and action frames (JPEG, plus an alpha matte on a green screen) and the mouth
+crops (JPEG at the canonical size) with their index. The renderer is `avatar.render.video`.
+
+Hint keys (all optional): "range": [start_s, end_s] of the recording to use; "actions":
+{"nod": [start_s, end_s], ...} named stretches (seconds in the recording); any field of
+`VideoChecks` (e.g. "min_duration_s").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from avatar.registry import AvatarBuildError, ProgressFn
+from avatar.types import AvatarRenderer
+from avatar.videoavatar import geometry as g
+from avatar.videoavatar.align import build_canon, teeth_fraction
+from avatar.videoavatar.checks import VideoChecks, check_source, check_track
+from avatar.videoavatar.chroma import ChromaKey, detect_key
+from avatar.videoavatar.loop import choose_loop
+from avatar.videoavatar.source import SourceError, iter_frames, probe
+from avatar.videoavatar.store import ImageListWriter
+from avatar.videoavatar.track import track_frames
+
+MAX_LIBRARY = 600  # mouth crops kept; long recordings keep runs of consecutive frames
+RUN = 12  # frames per run when the library is subsampled
+EMBED_DIM = 16
+FORMAT_VERSION = 1
+
+
+def _library_frames(usable: np.ndarray) -> np.ndarray:
+    idx = np.flatnonzero(usable)
+    if len(idx) <= MAX_LIBRARY:
+        return idx
+    n_runs = MAX_LIBRARY // RUN
+    starts = np.linspace(0, len(idx) - RUN, n_runs).astype(int)
+    return np.unique(np.concatenate([idx[s : s + RUN] for s in starts]))
+
+
+def _embed(crops: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """Appearance embedding of mouth crops: PCA of small masked grey images."""
+    sm = cv2.resize(mask, (24, 20), interpolation=cv2.INTER_AREA)
+    x = (
+        np.stack(
+            [
+                cv2.resize(
+                    cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), (24, 20), interpolation=cv2.INTER_AREA
+                )
+                .astype(np.float32)
+                .ravel()
+                for c in crops
+            ]
+        )
+        * sm.ravel()
+    )
+    x -= x.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return (x @ vt[:EMBED_DIM].T / 255.0).astype(np.float32)
+
+
+def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    hint = dict(hint or {})
+    checks = VideoChecks.from_hint(hint)
+    try:
+        info = probe(source)
+    except SourceError as e:
+        raise AvatarBuildError(str(e)) from e
+    start_s, end_s = (float(v) for v in hint.get("range", (0.0, info.duration_s)))
+    end_s = min(end_s, info.duration_s) if info.duration_s > 0 else end_s
+    check_source(end_s - start_s, info.width, info.height, checks)
+    progress(1)
+
+    # pass 1: landmarks on every frame
+    n_exp = int((end_s - start_s) * info.fps)
+    tr = track_frames(
+        iter_frames(source, start_s, end_s), n_exp, lambda p: progress(1 + int(54 * p))
+    )
+    n = len(tr.times)
+    fps = (n - 1) / (tr.times[-1] - tr.times[0]) if n > 1 else info.fps
+    check_source(n / fps, info.width, info.height, checks)
+    frontal = check_track(tr, fps, checks)
+
+    # analysis on landmarks only
+    lm = tr.landmarks
+    poses = np.zeros((n, 3), np.float32)
+    poses[tr.ok] = [g.head_pose(x) for x in lm[tr.ok]]
+    measures = np.zeros((n, 4), np.float32)
+    measures[tr.ok] = [g.mouth_measures(x) for x in lm[tr.ok]]
+    scale = g.ShapeScale(measures[frontal])
+    shapes = scale.to_params(measures)
+    ref = int(np.argmin(np.where(frontal, np.abs(poses[:, 0]) + np.abs(poses[:, 1]), np.inf)))
+    canon = build_canon(lm, tr.ok, ref)
+    head_xy = lm[:, g.STABLE, :2].mean(1) / np.array(tr.size, np.float32)
+    plan = choose_loop(tr.thumbs, head_xy, shapes[:, 0], frontal, fps)
+    actions: dict[str, tuple[int, int]] = {}
+    for name, span in (hint.get("actions") or {}).items():
+        a = int(np.searchsorted(tr.times, float(span[0]) + start_s - 1e-6))
+        b = int(np.searchsorted(tr.times, float(span[1]) + start_s - 1e-6))
+        if b - a < 2:
+            raise AvatarBuildError(f"action {name!r}: the stretch {span} is not in the recording")
+        actions[str(name)] = (a, b)
+    lib_idx = _library_frames(frontal)
+    progress(58)
+
+    # pass 2: write loop frames, action frames and mouth crops
+    seqs: dict[str, range] = {"loop": range(plan.start, plan.end)}
+    seqs.update({f"act_{k}": range(a, b) for k, (a, b) in enumerate(actions.values())})
+    fade_src = {plan.start - plan.fade + k: k for k in range(plan.fade)}
+    fade_buf: dict[int, np.ndarray] = {}
+    writers = {k: ImageListWriter(folder, k) for k in seqs}
+    key = None
+    alpha_writers: dict[str, ImageListWriter] = {}
+    mouths = ImageListWriter(folder, "mouths", quality=94)
+    lib_set = {int(i): j for j, i in enumerate(lib_idx)}
+    crops: list[np.ndarray] = [np.zeros(0)] * len(lib_idx)
+    teeth = np.zeros(len(lib_idx), np.float32)
+    w_c, h_c = canon.size
+    for i, (_, rgb) in enumerate(iter_frames(source, start_s, end_s)):
+        if i >= n:
+            break
+        if i == 0:
+            k_rgb = detect_key([rgb])
+            if k_rgb is not None:
+                key = ChromaKey(k_rgb)
+                alpha_writers = {k: ImageListWriter(folder, f"{k}_alpha", ".png") for k in seqs}
+        if i in lib_set:
+            j = lib_set[i]
+            crop = cv2.warpAffine(rgb, canon.to_crop[i], (w_c, h_c), flags=cv2.INTER_LINEAR)
+            crops[j] = crop
+            teeth[j] = teeth_fraction(crop, canon.lips[i])[0]
+        if i in fade_src:
+            fade_buf[i] = rgb
+        for name, r in seqs.items():
+            if i not in r:
+                continue
+            out = rgb
+            k = i - r.start
+            if name == "loop" and k >= plan.length - plan.fade:
+                # cross-fade the loop's end into the frames that precede its start
+                f = k - (plan.length - plan.fade)
+                w = (f + 1) / (plan.fade + 1)
+                src = fade_buf[plan.start - plan.fade + f]
+                out = cv2.addWeighted(rgb, 1.0 - w, src, w, 0.0)
+            if key is not None:
+                out, alpha = key.apply(out)
+                alpha_writers[name].add(alpha)
+            writers[name].add(out)
+            if name == "loop" and k == 0:
+                cv2.imwrite(str(folder / "preview.jpg"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+        if i % 10 == 0:
+            progress(58 + int(38 * i / max(1, n)))
+    for wr in [*writers.values(), *alpha_writers.values()]:
+        wr.close()
+    for c in crops:
+        mouths.add(c)
+    mouths.close()
+
+    # per stored frame: placement, pose, own mouth shape (blended on the loop's cross-fade)
+    def seq_arrays(r: range, fade: int = 0) -> dict[str, np.ndarray]:
+        idx = np.array(list(r))
+        to_crop = canon.to_crop[idx].copy()
+        sh = shapes[idx].copy()
+        ps = poses[idx, :2].copy()
+        own_ok = tr.ok[idx].copy()
+        for f in range(fade):
+            k = len(idx) - fade + f
+            w = (f + 1) / (fade + 1)
+            o = plan.start - fade + f
+            to_crop[k] = (1 - w) * to_crop[k] + w * canon.to_crop[o]
+            ps[k] = (1 - w) * ps[k] + w * poses[o, :2]
+            own_ok[k] = False  # two mouths cross-fading: always replace
+        return {"to_crop": to_crop, "shape": sh, "pose": ps, "own_ok": own_ok}
+
+    for name, r in seqs.items():
+        np.savez(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))
+    np.savez(
+        folder / "library.npz",
+        shapes=shapes[lib_idx],
+        teeth=teeth > 0.12,
+        teeth_frac=teeth,
+        pose=poses[lib_idx, :2],
+        embed=_embed(crops, canon.mask),
+        frame=lib_idx.astype(np.int32),
+        mask=canon.mask,
+    )
+    build_s = time.perf_counter() - t_start
+    progress(100)
+    return {
+        "kind": "video",
+        "version": FORMAT_VERSION,
+        "actions": list(actions),
+        "action_spans": {
+            k: [float(tr.times[a] - start_s), float(tr.times[b - 1] - start_s)]
+            for k, (a, b) in actions.items()
+        },
+        "action_seqs": {k: f"act_{i}" for i, k in enumerate(actions)},
+        "size": list(tr.size),
+        "fps": float(fps),
+        "crop_size": list(canon.size),
+        "loop": {"start": plan.start, "end": plan.end, "fade": plan.fade, "cost": plan.cost},
+        "green_screen": key is not None,
+        "library_size": len(lib_idx),
+        "teeth_share": float((teeth > 0.12).mean()),
+        "scale": scale.to_dict(),
+        "source_seconds": float(n / fps),
+        "build_seconds": round(build_s, 2),
+        "checks": asdict(checks),
+    }
+
+
+def load(folder: Path, meta: dict[str, Any]) -> AvatarRenderer:
+    from avatar.render.video import VideoAvatarRenderer
+
+    return VideoAvatarRenderer(folder, meta)

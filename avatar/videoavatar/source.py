@@ -1,0 +1,83 @@
+"""Reading a recording with PyAV: its properties, its frames (RGB) and its audio (16 kHz mono)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avatar.types import AUDIO_RATE
+
+
+class SourceError(Exception):
+    """The file is not a readable video."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What the build needs to know before decoding: size, rate, length, audio present."""
+
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    n_frames: int
+    has_audio: bool
+
+
+def probe(path: Path) -> SourceInfo:
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise SourceError("the file has no video track")
+            s = c.streams.video[0]
+            fps = float(s.average_rate or s.guessed_rate or 25)
+            if s.duration is not None and s.time_base is not None:
+                dur = float(s.duration * s.time_base)
+            elif c.duration is not None:
+                dur = c.duration / av.time_base
+            else:
+                dur = 0.0
+            n = s.frames or int(round(dur * fps))
+            return SourceInfo(
+                s.codec_context.width, s.codec_context.height, fps, dur, n, bool(c.streams.audio)
+            )
+    except av.error.FFmpegError as e:
+        raise SourceError(f"unreadable video: {e}") from e
+
+
+def iter_frames(
+    path: Path, start_s: float = 0.0, end_s: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (time in seconds, H×W×3 RGB uint8) for every frame in [start_s, end_s)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for f in c.decode(s):
+            t = float(f.pts * f.time_base) if f.pts is not None else 0.0
+            if t < start_s - 1e-6:
+                continue
+            if end_s is not None and t >= end_s - 1e-6:
+                break
+            yield t, f.to_ndarray(format="rgb24")
+
+
+def read_audio(path: Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray | None:
+    """The audio track as 16 kHz mono int16 (None when the file has none)."""
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return None
+        res = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        parts = []
+        for f in c.decode(c.streams.audio[0]):
+            for g in res.resample(f):
+                parts.append(g.to_ndarray().reshape(-1))
+        for g in res.resample(None):
+            parts.append(g.to_ndarray().reshape(-1))
+    pcm = np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
+    a = int(round(start_s * AUDIO_RATE))
+    b = None if end_s is None else int(round(end_s * AUDIO_RATE))
+    return pcm[a:b]

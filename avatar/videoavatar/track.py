@@ -1,0 +1,143 @@
+"""Face landmarks on every frame of a recording, plus the cheap per-frame measures the checks
+and the loop search need (face count, brightness, a small thumbnail, background motion).
+
+MediaPipe's face mesh in video mode tracks from frame to frame (a few ms per frame), so every
+frame gets landmarks and the build stays well under the recording's length. Large frames are
+scaled down first: the mesh model works on a 192 px face crop anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+N_LANDMARKS = 468
+THUMB = 48  # side of the grey thumbnails used to compare frames
+MAX_TRACK_SIDE = 960  # frames are scaled to at most this side before tracking
+
+
+@dataclass(slots=True)
+class Track:
+    """Per-frame analysis of a recording; arrays are indexed by frame."""
+
+    times: np.ndarray  # (N,) seconds
+    landmarks: np.ndarray  # (N, 468, 3) float32, x/y in source pixels, z in the x scale
+    ok: np.ndarray  # (N,) bool, a face was tracked
+    n_faces: np.ndarray  # (N,) int, faces seen
+    brightness: np.ndarray  # (N,) mean luma of the face box (0..255), or of the frame
+    thumbs: np.ndarray  # (N, THUMB, THUMB) uint8 grey frame thumbnails
+    bg_shift: np.ndarray  # (N,) background motion from the previous frame, in frame widths
+    size: tuple[int, int]  # width, height
+
+
+def _face_mesh():
+    from mediapipe.python.solutions import face_mesh
+
+    return face_mesh.FaceMesh(
+        static_image_mode=False,
+        max_num_faces=2,
+        refine_landmarks=False,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
+    )
+
+
+def _bg_shift(
+    prev: np.ndarray, cur: np.ndarray, face_box: tuple[int, int, int, int] | None
+) -> float:
+    """Shift of the background between two thumbnails (phase correlation, face blanked)."""
+    a = prev.astype(np.float32)
+    b = cur.astype(np.float32)
+    if face_box is not None:
+        x0, y0, x1, y1 = face_box
+        a[y0:y1, x0:x1] = a.mean()
+        b[y0:y1, x0:x1] = b.mean()
+    win = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, win)
+    return float(np.hypot(dx, dy)) / a.shape[1]
+
+
+def track_frames(
+    frames: Iterable[tuple[float, np.ndarray]],
+    n_expected: int,
+    progress: Callable[[float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Track:
+    """Run the face mesh over (time, RGB frame) pairs."""
+    fm = _face_mesh()
+    times, lms, oks, nf, br, th, bs = [], [], [], [], [], [], []
+    size = (0, 0)
+    prev_thumb = None
+    try:
+        for i, (t, rgb) in enumerate(frames):
+            if cancelled is not None and cancelled():
+                raise InterruptedError("build cancelled")
+            h, w = rgb.shape[:2]
+            size = (w, h)
+            scale = min(1.0, MAX_TRACK_SIDE / max(w, h))
+            small = (
+                cv2.resize(rgb, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+                if scale < 1.0
+                else rgb
+            )
+            res = fm.process(small)
+            faces = res.multi_face_landmarks or []
+            grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            thumb = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+            box_t = None
+            if faces:
+                pts = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark], np.float32)
+                pts = pts[:N_LANDMARKS]
+                x0, y0 = np.maximum(pts[:, :2].min(0), 0).astype(int)
+                x1, y1 = pts[:, :2].max(0).astype(int)
+                fx0, fy0, fx1, fy1 = (int(v * scale) for v in (x0, y0, x1, y1))
+                face = grey[fy0 : max(fy1, fy0 + 1), fx0 : max(fx1, fx0 + 1)]
+                br.append(float(face.mean()) if face.size else float(grey.mean()))
+                # the face box in thumbnail pixels, with a margin for hair and shoulders
+                sx, sy = THUMB / w, THUMB / h
+                mx, my = (x1 - x0) * 0.4, (y1 - y0) * 0.4
+                box_t = (
+                    max(0, int((x0 - mx) * sx)),
+                    max(0, int((y0 - my) * sy)),
+                    min(THUMB, int((x1 + mx) * sx) + 1),
+                    THUMB,
+                )
+                lms.append(pts)
+                oks.append(True)
+            else:
+                br.append(float(grey.mean()))
+                lms.append(np.zeros((N_LANDMARKS, 3), np.float32))
+                oks.append(False)
+            nf.append(len(faces))
+            bs.append(0.0 if prev_thumb is None else _bg_shift(prev_thumb, thumb, box_t))
+            prev_thumb = thumb
+            th.append(thumb)
+            times.append(t)
+            if progress is not None and i % 10 == 0:
+                progress(min(1.0, (i + 1) / max(1, n_expected)))
+    finally:
+        fm.close()
+    if not times:
+        return Track(
+            np.zeros(0),
+            np.zeros((0, N_LANDMARKS, 3), np.float32),
+            np.zeros(0, bool),
+            np.zeros(0, int),
+            np.zeros(0),
+            np.zeros((0, THUMB, THUMB), np.uint8),
+            np.zeros(0),
+            size,
+        )
+    return Track(
+        np.array(times),
+        np.stack(lms),
+        np.array(oks),
+        np.array(nf),
+        np.array(br),
+        np.stack(th),
+        np.array(bs),
+        size,
+    )
