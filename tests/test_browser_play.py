@@ -1,0 +1,83 @@
+"""Headless Chromium opens the player page (/play) and watches a stream task over WHEP:
+video frames decode, the audio carries energy while a drive plays, drive events arrive on the
+data channel. A screenshot is saved to /tmp/dh_play.png."""
+
+import asyncio
+import shutil
+
+import pytest
+
+from avatar.transport.pattern import PushPcmSource, tone
+from avatar.transport.testing import pattern_task, serve, transport_app, wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--allow-loopback-in-peer-connection",  # gather 127.0.0.1 candidates
+    "--disable-features=WebRtcHideLocalIpsWithMdns",  # plain addresses, no multicast DNS
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--disable-gpu",
+]
+SCREENSHOT = "/tmp/dh_play.png"
+
+pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
+
+
+async def js(page, expr):
+    return await page.evaluate(expr)
+
+
+async def wait_js(page, expr, limit_s=15.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not await page.evaluate(expr):
+        if loop.time() > deadline:
+            state = await page.evaluate("JSON.stringify(window.dhStats)")
+            raise AssertionError(f"timed out on {expr}: {state}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+async def test_chromium_plays_a_stream(codec):
+    from playwright.async_api import async_playwright
+
+    task = pattern_task(codec=codec, size=320)
+    app = transport_app("browser-secret", task)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 400, "height": 440})
+            token = hub.signer.issue("play", "room1", "s1", ttl_s=60)
+            await page.goto(f"{base}/play?RoomId=room1&StreamId=s1&Token={token}")
+            await wait_js(page, "window.dhStats.framesDecoded > 10")
+            assert await js(page, "window.dhStats.error") is None
+            assert await js(page, "window.dhStats.frameWidth") == 320
+            assert (await js(page, "window.dhStats.codec")).lower() == f"video/{codec.lower()}"
+            await wait_js(page, "window.dhStats.audioPacketsReceived > 50")
+            # Idle: the audio track is live but silent.
+            assert await js(page, "window.dhStats.maxHeardLevel") < 0.01
+
+            src = PushPcmSource()
+            task.enqueue("d1", src)
+            src.push(tone(2.0, amplitude=14000))
+            src.end()
+            await wait_js(page, "window.dhStats.maxHeardLevel > 0.1")
+            await asyncio.sleep(0.6)  # mid-drive: the mouth box is open
+            await page.screenshot(path=SCREENSHOT)
+            await wait_js(page, "window.dhStats.events.length >= 2", 5)
+            # The tone's RMS is 0.30 of full scale; Opus keeps it within a few per cent.
+            assert 0.2 < await js(page, "window.dhStats.maxHeardLevel") < 0.4
+            statuses = await js(page, "window.dhStats.events.map(e => e.Data.Status)")
+            assert statuses == [2, 4]
+            assert await js(page, "document.querySelector('video').videoWidth") == 320
+            assert await js(page, "window.dhStats.muted") is False
+            await page.close()  # pagehide → DELETE
+        finally:
+            await browser.close()
+        await wait_until(lambda: not hub.viewers, 5)
+    await task.stop()
