@@ -1,0 +1,188 @@
+"""Running one video job from its database record to a finished file, whatever runner calls it.
+
+Claim the job, fetch what it needs (audio, background, decorations), synthesize the script,
+render and encode in a worker thread, and record the outcome. Progress goes to the database as
+a heartbeat, and the heartbeat's answer carries cancellation, so a job is cancelled the same way
+in process and on a remote Celery worker. Every error ends the job (status 3 with a reason);
+none escapes to the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from agent.tts.base import SpeechOptions, TTSError
+from avatar.compose import Asset, Layout
+from avatar.video import jobs
+from avatar.video.jobs import JobStore, JobView
+from avatar.video.render import RenderCancelled, RenderInputs, render_file
+from avatar.video.spec import SpecError, VideoSpec
+from avatar.video.speech import AudioError, Speech, speech_from_file, speech_from_text
+
+log = logging.getLogger(__name__)
+
+# url, destination file → size; raises an exception whose message is user-facing.
+FetchFn = Callable[[str, Path], Awaitable[int]]
+
+
+class InputError(Exception):
+    """Something the job was given cannot be used; the message is the FailReason."""
+
+
+@dataclass(slots=True)
+class JobEnv:
+    """What a worker needs besides the job record."""
+
+    data_dir: Path
+    fetch: FetchFn
+    tts: Any  # agent.tts.registry.TTSRegistry (get(timbre_id) -> (tts, voice))
+    render_workers: int = 2
+    preset: str | None = None
+    heartbeat_s: float = 0.5
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"
+
+
+def result_file(job_id: str, fmt: str) -> str:
+    return f"{job_id}.{fmt}"
+
+
+async def execute_job(
+    store: JobStore, env: JobEnv, job_id: str, cancel: threading.Event | None = None
+) -> JobView | None:
+    """Run the job if it can be claimed; returns its final record (None: not ours to run)."""
+    job = await store.claim(job_id)
+    if job is None:
+        return None
+    cancel = cancel or threading.Event()
+    state = {"progress": 0.0, "rendering": False}
+
+    def on_progress(frac: float) -> None:  # called from the render thread
+        state["progress"] = 10 + 89 * frac
+
+    work = asyncio.create_task(_work(env, job, cancel, on_progress, state))
+    user_cancelled = False
+    try:
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=env.heartbeat_s)
+            if done:
+                break
+            status = await store.heartbeat(job_id, int(state["progress"]))
+            if status == jobs.CANCELLED and not user_cancelled:
+                user_cancelled = True
+                cancel.set()
+                if not state["rendering"]:
+                    work.cancel()  # still fetching or synthesizing: stop at once
+        result = work.result()
+    except RenderCancelled:
+        # The runner set the event after a CancelDigitalHumanVideo (status 5 is stored).
+        await store.fail(job_id, "cancelled")  # a no-op when the job is already 5
+    except asyncio.CancelledError:
+        if not user_cancelled:
+            # Our caller is shutting down: stop the render thread, leave the job in status 2
+            # for the next start to pick up again.
+            cancel.set()
+            raise
+        await store.fail(job_id, "cancelled")  # a no-op: the job is already 5
+    except (InputError, AudioError, SpecError, TTSError) as e:
+        await store.fail(job_id, str(e))
+    except Exception as e:
+        log.exception("video job %s failed", job_id)
+        await store.fail(job_id, f"internal error: {type(e).__name__}: {e}")
+    else:
+        if not await store.finish(job_id, result):
+            # Cancelled at the last moment: the file must not outlive the job.
+            (env.videos_dir / result["file"]).unlink(missing_ok=True)
+    finally:
+        if not work.done():
+            cancel.set()
+            work.cancel()
+    return await store.get(job_id)
+
+
+async def _work(
+    env: JobEnv,
+    job: JobView,
+    cancel: threading.Event,
+    on_progress: Callable[[float], None],
+    state: dict[str, Any],
+) -> dict[str, Any]:
+    spec = VideoSpec.from_dict(job.request["spec"])
+    spec.validate()
+    if not (Path(spec.avatar_folder) / "avatar.json").exists():
+        raise InputError("the digital human's files are missing")
+    with tempfile.TemporaryDirectory(prefix="dh-video-") as tmp:
+        inputs = await prepare_inputs(spec, env, Path(tmp))
+    state["progress"] = 10
+    state["rendering"] = True
+    out = env.videos_dir / result_file(job.id, spec.format)
+    res = await asyncio.to_thread(
+        render_file, spec, inputs, out, on_progress, cancel, env.render_workers, env.preset
+    )
+    return {
+        "file": out.name,
+        "duration": round(res.duration, 3),
+        "size": out.stat().st_size,
+        "render_seconds": round(res.seconds, 2),
+        "width": spec.width,
+        "height": spec.height,
+        "format": spec.format,
+    }
+
+
+async def prepare_inputs(spec: VideoSpec, env: JobEnv, tmp: Path) -> RenderInputs:
+    """Fetch and decode the job's media and synthesize its speech."""
+    speech = await _speech(spec, env, tmp)
+    background = None
+    if spec.background_url:
+        background = await _image(env, spec.background_url, tmp / "background", "BackgroundUrl")
+    assets = []
+    for i, a in enumerate(spec.assets):
+        rgba = await _image(env, a.url, tmp / f"asset{i}", f"Assets[{i}].AssetUrl")
+        lay = a.layout
+        assets.append(Asset(rgba, Layout(lay.left, lay.top, lay.width, lay.height, lay.layer)))
+    return RenderInputs(speech, background, assets)
+
+
+async def _speech(spec: VideoSpec, env: JobEnv, tmp: Path) -> Speech:
+    if spec.audio_url:
+        path = tmp / "audio"
+        await _fetch(env, spec.audio_url, path, "AudioUrl")
+        return await asyncio.to_thread(speech_from_file, path)
+    try:
+        tts, voice = env.tts.get(spec.timbre_id)
+    except KeyError:
+        raise InputError(f"timbre {spec.timbre_id!r} not found") from None
+    options = SpeechOptions(spec.speech_rate, spec.pitch_rate, spec.volume)
+    return await speech_from_text(spec.text or "", tts, voice, options)
+
+
+async def _fetch(env: JobEnv, url: str, path: Path, field: str) -> None:
+    try:
+        await env.fetch(url, path)
+    except Exception as e:
+        raise InputError(f"{field} cannot be fetched: {e}") from e
+
+
+async def _image(env: JobEnv, url: str, path: Path, field: str) -> np.ndarray:
+    await _fetch(env, url, path, field)
+    img = await asyncio.to_thread(cv2.imread, str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"{field} is not an image OpenCV can read")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGBA)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGBA)

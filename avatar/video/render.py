@@ -1,0 +1,199 @@
+"""Frames of a video file: per-frame parameters, then render → matte → compose → subtitles →
+pixel conversion in a small thread pool, encoded in order by the calling thread.
+
+Parameters (lip-sync, idle life, keyword actions) are computed up front in order, since the
+trackers and the action player are sequential; the heavy per-frame work is independent per frame,
+so `workers` threads run it (numpy, OpenCV, swscale and the encoders release the GIL). Each
+worker thread loads its own renderer, because renderers may keep per-instance caches.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avatar.compose import Asset, Compositor, Layout, Scene
+from avatar.lipsync.base import make_mouth_tracker
+from avatar.motion import ActionPlayer, IdleMotion
+from avatar.registry import load_renderer, read_meta
+from avatar.types import AUDIO_RATE, REST_MOUTH, AvatarRenderer, FrameParams, MouthShape
+from avatar.video.encode import VideoEncoder, pixel_format, to_video_frame
+from avatar.video.matte import Matte, load_person_mask
+from avatar.video.spec import VideoSpec
+from avatar.video.speech import Speech
+from avatar.video.subtitles import SubtitleOverlay
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float], None]  # fraction 0..1 of the frames written
+
+
+class RenderCancelled(Exception):
+    """The job was cancelled while rendering; the partial file is gone."""
+
+
+@dataclass(slots=True)
+class RenderInputs:
+    """What the job fetched and synthesized before rendering."""
+
+    speech: Speech
+    background: np.ndarray | None = None  # RGBA
+    assets: list[Asset] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RenderResult:
+    duration: float  # seconds of audio (= of the video, within one frame)
+    frames: int
+    seconds: float  # wall time spent
+
+
+def frame_params(
+    spec: VideoSpec, speech: Speech, n_frames: int, seed: int = 0
+) -> list[FrameParams]:
+    """Mouth from the lip-sync tracker, idle life, and keyword actions, for every frame."""
+    tracker = make_mouth_tracker(spec.fps)
+    if speech.phonemes:
+        tracker.push_phonemes(speech.phonemes)
+    mouths: list[MouthShape] = []
+    step = AUDIO_RATE // 5  # push in 200 ms pieces as a stream would
+    for i in range(0, len(speech.pcm), step):
+        mouths += tracker.push_audio(speech.pcm[i : i + step])
+    mouths += tracker.flush()
+    idle, actions = IdleMotion(seed), ActionPlayer()
+    cues = _action_times(spec, speech)
+    out: list[FrameParams] = []
+    for i in range(n_frames):
+        t = i / spec.fps
+        while cues and cues[0][0] <= t:
+            actions.start(cues.pop(0)[1], t)
+        p = idle.params_at(t).with_mouth(mouths[i] if i < len(mouths) else REST_MOUTH)
+        out.append(actions.apply(p, t))
+    return out
+
+
+def _action_times(spec: VideoSpec, speech: Speech) -> list[tuple[float, str]]:
+    """When each keyword is spoken: its word timing when the TTS gave words, else the start of
+    the sentence that contains it."""
+    out: list[tuple[float, str]] = []
+    for ka in spec.keyword_actions:
+        kw = ka.keyword.lower()
+        t = next((w.start for w in speech.words if kw in w.text.lower()), None)
+        if t is None:
+            t = next((c.start for c in speech.cues if kw in c.text.lower()), None)
+        if t is not None:
+            out.append((t, ka.action))
+    return sorted(out)
+
+
+class FrameRenderer:
+    """Turns frame parameters into encoder-ready frames; safe to call from several threads."""
+
+    def __init__(self, spec: VideoSpec, inputs: RenderInputs) -> None:
+        folder = Path(spec.avatar_folder)
+        self._folder = folder
+        self._local = threading.local()
+        first = load_renderer(folder)
+        self._local.renderer = first
+        meta = read_meta(folder)
+        mask = load_person_mask(folder, meta) if spec.remove_background else None
+        green = spec.green_screen or bool(meta.get("green_screen"))
+        self.matte = Matte(mask, green)
+        lay = spec.layout
+        scene = Scene(
+            width=spec.width,
+            height=spec.height,
+            background_rgba=spec.background_rgba,
+            background_image=inputs.background,
+            avatar_layout=Layout(lay.left, lay.top, lay.width, lay.height, lay.layer)
+            if lay
+            else None,
+            avatar_layer=lay.layer if lay else 0,
+            assets=inputs.assets,
+        )
+        self.compositor = Compositor(scene, first.size)
+        self.pix_fmt = pixel_format(spec.format, spec.transparent)
+        self.fps = spec.fps
+        self.subtitles = (
+            SubtitleOverlay(inputs.speech.cues, spec.width, spec.height, spec.subtitles)
+            if spec.subtitles.enable and inputs.speech.cues
+            else None
+        )
+
+    def _renderer(self) -> AvatarRenderer:
+        r = getattr(self._local, "renderer", None)
+        if r is None:
+            r = self._local.renderer = load_renderer(self._folder)
+        return r
+
+    def rgba(self, params: FrameParams, index: int) -> np.ndarray:
+        """The composed RGBA picture of frame `index` (subtitles included)."""
+        t = index / self.fps
+        avatar = self._renderer().render(params, t)
+        if self.matte.active:
+            avatar = self.matte.apply(avatar)
+        frame = self.compositor.compose(avatar)
+        if self.subtitles is not None:
+            self.subtitles.apply(frame, t)
+        return frame
+
+    def frame(self, params: FrameParams, index: int):  # -> av.VideoFrame
+        return to_video_frame(self.rgba(params, index), self.pix_fmt)
+
+
+def render_file(
+    spec: VideoSpec,
+    inputs: RenderInputs,
+    out_path: Path,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    workers: int = 2,
+    preset: str | None = None,
+) -> RenderResult:
+    """Blocking: render and encode the whole video to `out_path` (written under a temporary
+    name, renamed when complete). Raises RenderCancelled when `cancel` is set."""
+    t0 = time.perf_counter()
+    duration = inputs.speech.duration
+    n = max(1, int(np.ceil(duration * spec.fps - 1e-6)))
+    params = frame_params(spec, inputs.speech, n)
+    fr = FrameRenderer(spec, inputs)
+    tmp = out_path.with_name(out_path.name + ".part")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    enc = VideoEncoder(
+        tmp, spec.format, spec.width, spec.height, spec.fps, spec.transparent, preset
+    )
+    enc.set_audio(inputs.speech.pcm)
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="video-render")
+    pending: collections.deque[Future] = collections.deque()
+    ok = False
+    try:
+        ahead = 2 * max(1, workers)  # bounded: at most this many frames in memory
+        nxt = 0
+        for i in range(n):
+            while nxt < n and len(pending) < ahead:
+                pending.append(pool.submit(fr.frame, params[nxt], nxt))
+                nxt += 1
+            if cancel is not None and cancel.is_set():
+                raise RenderCancelled()
+            enc.add_video(pending.popleft().result())
+            if progress is not None and (i % 10 == 9 or i == n - 1):
+                progress((i + 1) / n)
+        enc.close()
+        tmp.replace(out_path)
+        ok = True
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if not ok:
+            enc.abort()
+            tmp.unlink(missing_ok=True)
+    return RenderResult(duration, n, time.perf_counter() - t0)

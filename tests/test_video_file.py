@@ -1,0 +1,199 @@
+"""Video files end to end through the render pipeline, checked by decoding what was written:
+codecs, size, duration against the audio, audio present, alpha, subtitles, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.tts.base import SpeechOptions
+from avatar.types import FrameParams
+from avatar.video.render import FrameRenderer, RenderCancelled, RenderInputs, render_file
+from avatar.video.spec import LayoutSpec, SpecError, SubtitleSpec, VideoSpec, parse_color
+from avatar.video.speech import AudioError, Speech, speech_from_file, speech_from_text
+from avatar.video.subtitles import Cue
+
+try:
+    from tests.test_video_file_helpers import (
+        ASTRONAUT,
+        GREEN,
+        SPEECH_3S,
+        decode_rgba,
+        make_avatar,
+        probe,
+    )
+except ImportError:  # pytest run without the repo root on sys.path
+    from test_video_file_helpers import (  # type: ignore[no-redef]
+        ASTRONAUT,
+        GREEN,
+        SPEECH_3S,
+        decode_rgba,
+        make_avatar,
+        probe,
+    )
+
+
+@pytest.fixture(scope="module")
+def astronaut(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_avatar(tmp_path_factory.mktemp("av") / "astronaut", ASTRONAUT)
+
+
+@pytest.fixture(scope="module")
+def green(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_avatar(tmp_path_factory.mktemp("av") / "green", GREEN, green_screen=True)
+
+
+@pytest.fixture(scope="module")
+def speech3() -> Speech:
+    sp = speech_from_file(SPEECH_3S)
+    sp.cues = [Cue("请各位乘客注意安全。", 0.0, 1.6), Cue("下一站，人民广场。", 1.6, sp.duration)]
+    return sp
+
+
+def _piper():  # type: ignore[no-untyped-def]
+    from agent.tts.registry import default_registry
+
+    reg = default_registry()
+    voices = [v for v in reg.voices() if v.language == "en"]
+    if not voices:
+        pytest.skip("no English TTS voice installed")
+    return reg.get(voices[0].timbre_id)
+
+
+def test_spec_validation() -> None:
+    ok = VideoSpec("x", 1920, 1080, "mp4", text="hi")
+    ok.validate()
+    assert VideoSpec.from_dict(ok.to_dict()) == ok
+    for bad in (
+        VideoSpec("x", 1280, 720, "mp4", text="hi"),
+        VideoSpec("x", 1920, 1080, "avi", text="hi"),
+        VideoSpec("x", 1920, 1080, "mp4"),
+        VideoSpec("x", 1920, 1080, "mp4", text="hi", audio_url="http://a/b.wav"),
+        VideoSpec("x", 1920, 1080, "mp4", text="x" * 20000),
+        VideoSpec("x", 1920, 1080, "mp4", text="hi", speech_rate=900),
+    ):
+        with pytest.raises(SpecError):
+            bad.validate()
+    assert parse_color("#00000000") == (0, 0, 0, 0)
+    assert parse_color("#FF112233") == (0x11, 0x22, 0x33, 255)
+    assert parse_color("#112233") == (0x11, 0x22, 0x33, 255)
+    assert VideoSpec("x", format="webm", background_rgba=(0, 0, 0, 0)).transparent
+    assert not VideoSpec("x", format="mp4", background_rgba=(0, 0, 0, 0)).transparent
+
+
+def test_undecodable_audio_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 10)
+    with pytest.raises(AudioError, match="cannot be decoded|no audio"):
+        speech_from_file(bad)
+
+
+@pytest.mark.slow
+def test_mp4_1080p_from_tts_with_subtitles(astronaut: Path, tmp_path: Path) -> None:
+    tts, voice = _piper()
+    text = "Hello there. This is a short test video."
+    speech = asyncio.run(speech_from_text(text, tts, voice, SpeechOptions()))
+    assert [c.text for c in speech.cues] == ["Hello there.", "This is a short test video."]
+    assert speech.cues[0].end <= speech.cues[1].start + 1e-6
+    spec = VideoSpec(
+        str(astronaut),
+        1920,
+        1080,
+        "mp4",
+        text=text,
+        background_rgba=(30, 60, 120, 255),
+        subtitles=SubtitleSpec(enable=True),
+    )
+    out = tmp_path / "v.mp4"
+    res = render_file(spec, RenderInputs(speech), out)
+    info = probe(out)
+    assert info.video and info.audio
+    assert (info.video.codec, info.audio.codec) == ("h264", "aac")
+    assert (info.video.width, info.video.height) == (1920, 1080)
+    assert abs(info.video.duration - speech.duration) <= 0.1
+    assert abs(info.audio.duration - speech.duration) <= 0.1
+    assert info.audio_rms > 0.01  # real speech, not silence
+    assert res.frames == info.video.frames
+    # The first sentence's subtitle is on screen at 0.5 s and its pixels are in the band.
+    frame = decode_rgba(out, [12])[12]
+    cv2.imwrite("/tmp/video_file_mp4_1080p.png", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGR))
+    band = frame[int(1080 * 0.8) : int(1080 * 0.94), 700:1220, :3]
+    assert (band > 235).all(axis=2).sum() > 300  # white glyphs
+
+
+@pytest.mark.slow
+def test_webm_2k_transparent_green_screen(green: Path, speech3: Speech, tmp_path: Path) -> None:
+    # The 512x485 picture at 2x: its top-left green corner at output (868, 530), the face
+    # (picture (250, 250)) at output (1368, 970).
+    spec = VideoSpec(
+        str(green),
+        2560,
+        1440,
+        "webm",
+        audio_url="file",
+        background_rgba=(0, 0, 0, 0),
+        layout=LayoutSpec(768, 470, 1024, 970),
+    )
+    out = tmp_path / "v.webm"
+    render_file(spec, RenderInputs(speech3), out)
+    info = probe(out)
+    assert info.video and info.audio
+    assert (info.video.codec, info.audio.codec) == ("vp9", "opus")
+    assert (info.video.width, info.video.height) == (2560, 1440)
+    assert abs(info.video.duration - speech3.duration) <= 0.1
+    assert abs(info.audio.duration - speech3.duration) <= 0.1
+    assert info.audio_rms > 0.01
+    frames = decode_rgba(out, [0, 50])
+    for i, f in frames.items():
+        a = f[..., 3]
+        cv2.imwrite(f"/tmp/video_file_webm_alpha_{i}.png", cv2.cvtColor(f, cv2.COLOR_RGBA2BGRA))
+        assert a[100:300, 100:600].max() == 0  # transparent background colour
+        assert a[510:590, 800:900].max() <= 2  # the keyed-out green screen
+        assert a[940:1000, 1340:1400].min() >= 253  # the face
+        assert a[1360:1430, 1100:1600].min() >= 253  # the jacket
+
+
+def test_subtitles_change_only_the_band(astronaut: Path, speech3: Speech) -> None:
+    base = VideoSpec(str(astronaut), 1920, 1080, "mp4", audio_url="f")
+    subbed = VideoSpec(str(astronaut), 1920, 1080, "mp4", audio_url="f")
+    subbed.subtitles = SubtitleSpec(enable=True)
+    plain = FrameRenderer(base, RenderInputs(speech3))
+    with_subs = FrameRenderer(subbed, RenderInputs(speech3))
+    assert with_subs.subtitles is not None
+    top, bottom = with_subs.subtitles.band()
+    assert 1080 * 0.7 < top < bottom <= 1080
+    p = FrameParams()
+    for t in (0.5, 2.0):  # one frame of each cue
+        i = int(t * 25)
+        a, b = plain.rgba(p, i), with_subs.rgba(p, i)
+        diff = np.any(a != b, axis=2)
+        rows = np.nonzero(diff.any(axis=1))[0]
+        assert len(rows) > 10, "no subtitle drawn"
+        assert rows.min() >= top and rows.max() < bottom
+        if t == 0.5:
+            cv2.imwrite("/tmp/video_file_subtitle.png", cv2.cvtColor(b, cv2.COLOR_RGBA2BGR))
+    # After the speech: no cue, no change.
+    i = int(speech3.duration * 25) + 5
+    assert np.array_equal(plain.rgba(p, i), with_subs.rgba(p, i))
+
+
+def test_cancel_mid_render(astronaut: Path, speech3: Speech, tmp_path: Path) -> None:
+    spec = VideoSpec(str(astronaut), 1920, 1080, "mp4", audio_url="f")
+    cancel = threading.Event()
+    seen: list[float] = []
+
+    def progress(f: float) -> None:
+        seen.append(f)
+        if f >= 0.3:
+            cancel.set()
+
+    out = tmp_path / "c.mp4"
+    with pytest.raises(RenderCancelled):
+        render_file(spec, RenderInputs(speech3), out, progress, cancel)
+    assert seen and max(seen) < 0.6
+    assert not out.exists() and not list(tmp_path.iterdir())  # no partial file left
