@@ -65,12 +65,7 @@ async def test_ws_protocol_and_refusals():
             await ws.send(json.dumps({"Action": "Start", "Payload": start}))
             await ws.send(json.dumps({"Action": "Dance"}))
             # A second connection for the same task is refused cleanly.
-            rec2 = Recorder()
-            hub.ws_drives.register(task.config.task_id, "d2", rec2)
-            t2 = hub.signer.issue(
-                "drive", "room1", "s1", task_id=task.config.task_id, drive_id="d2"
-            )
-            async with websockets.connect(ws_url(base, t2)) as ws2:
+            async with websockets.connect(ws_url(base, token)) as ws2:
                 with pytest.raises(websockets.ConnectionClosed) as e:
                     await ws2.recv()
                 assert e.value.rcvd.code == CLOSE_BUSY
@@ -81,8 +76,26 @@ async def test_ws_protocol_and_refusals():
             with pytest.raises(websockets.ConnectionClosed) as e:
                 await ws.recv()  # the server sends nothing, then closes after Stop
             assert e.value.rcvd.code == 1000
-        assert rec.ended and not rec2.ended
+        assert rec.ended
         assert abs(sum(len(p) for p in rec.pcm) - 16000) < 40
+
+        # A newer drive of the task closes the older one's socket and takes over.
+        rec3 = Recorder()
+        hub.ws_drives.register(task.config.task_id, "d3", rec3)
+        t3 = hub.signer.issue("drive", "room1", "s1", task_id=task.config.task_id, drive_id="d3")
+        async with websockets.connect(ws_url(base, t3)) as ws3:
+            rec4 = Recorder()
+            hub.ws_drives.register(task.config.task_id, "d4", rec4)
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws3.recv()
+            assert e.value.rcvd.code == 1000 and rec3.ended
+        t4 = hub.signer.issue("drive", "room1", "s1", task_id=task.config.task_id, drive_id="d4")
+        async with websockets.connect(ws_url(base, t4)) as ws4:
+            await ws4.send(b"\x01\x00" * 320)
+            await ws4.send(json.dumps({"Action": "Stop"}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws4.recv()
+        assert rec4.ended and sum(len(p) for p in rec4.pcm) == 320
 
         # The same drive cannot be joined again; forged and wrong-kind tokens are refused.
         async with websockets.connect(ws_url(base, token)) as ws:

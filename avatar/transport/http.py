@@ -8,7 +8,9 @@ Trickle ICE (PATCH) is not offered: answers carry every candidate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -22,7 +24,24 @@ from avatar.transport.ws_drive import CLOSE_UNKNOWN, serve_drive
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["webrtc"])
+
+@contextlib.asynccontextmanager
+async def _lifespan(app) -> AsyncIterator[None]:
+    # Runs inside the API layer's lifespan (FastAPI nests an included router's lifespan), so
+    # the credentials exist; closing here ends every peer before the tasks stop.
+    try:
+        hub_from_app(app)
+    except RuntimeError as e:
+        log.warning("WebRTC transport not ready at start: %s", e)
+    try:
+        yield
+    finally:
+        hub = getattr(app.state, "transport", None)
+        if hub is not None:
+            await hub.aclose()
+
+
+router = APIRouter(tags=["webrtc"], lifespan=_lifespan)
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 SDP = "application/sdp"

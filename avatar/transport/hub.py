@@ -63,23 +63,25 @@ class TransportHub:
         self.publishers.clear()
 
 
-def hub_from_app(app) -> TransportHub:
-    """The app's hub, made on first use from what the API layer put on app.state (credentials
-    or settings) when its lifespan did not create one."""
-    hub = getattr(app.state, "transport", None)
+def hub_from_state(state) -> TransportHub:
+    """The app's hub (`app.state.transport`), made on first use from the credentials and
+    settings the API layer keeps on app.state (directly or in `app.state.services`)."""
+    hub = getattr(state, "transport", None)
     if hub is not None:
         return hub
-    secret = None
-    creds = getattr(app.state, "credentials", None)
-    settings = getattr(app.state, "settings", None)
-    if creds is not None:
-        secret = getattr(creds, "server_secret", None)
-    if secret is None and settings is not None:
-        secret = getattr(settings, "server_secret", None)
+    services = getattr(state, "services", None)
+    creds = getattr(state, "credentials", None) or getattr(services, "credentials", None)
+    settings = getattr(state, "settings", None) or getattr(services, "settings", None)
+    secret = getattr(creds, "server_secret", None) or getattr(settings, "server_secret", None)
     secret = secret or os.environ.get("DH_SERVER_SECRET")
     if not secret:
-        raise RuntimeError("no server secret for stream tokens (app.state.credentials)")
-    hosts = getattr(settings, "ice_host_addresses", None) if settings is not None else None
-    hub = TransportHub(secret, ice_host_addresses=hosts)
-    app.state.transport = hub
+        raise RuntimeError("no server secret for stream tokens (app.state.services.credentials)")
+    hosts = getattr(settings, "ice_host_addresses", None)
+    max_viewers = getattr(settings, "max_viewers", None) or DEFAULT_MAX_VIEWERS
+    hub = TransportHub(secret, ice_host_addresses=hosts, max_viewers=max_viewers)
+    state.transport = hub
     return hub
+
+
+def hub_from_app(app) -> TransportHub:
+    return hub_from_state(app.state)

@@ -102,6 +102,8 @@ class PublishRegistry:
 class RtcAudioSource:
     """DriveSource of DriveByRTCStream: the audio of a published stream, as it arrives."""
 
+    jitter_ms = 60  # network audio: the runtime prebuffers this much (and after a gap)
+
     def __init__(
         self, registry: PublishRegistry, room_id: str, stream_id: str, wait_s: float = 30.0
     ) -> None:

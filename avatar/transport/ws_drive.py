@@ -8,6 +8,8 @@ One connection per stream task: a second one is refused with close code 4409.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -41,7 +43,8 @@ class PendingDrive:
     drive_id: str
     source: PcmPush
     used: bool = False
-    extra: dict = field(default_factory=dict)
+    # Set when a newer DriveByWsStream replaces this drive: its socket is closed.
+    replaced: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class WsDriveRegistry:
@@ -49,13 +52,14 @@ class WsDriveRegistry:
 
     def __init__(self) -> None:
         self._drives: dict[str, PendingDrive] = {}  # drive_id -> drive
-        self._busy_tasks: set[str] = set()
 
     def register(self, task_id: str, drive_id: str, source: PcmPush) -> PendingDrive:
-        # A new DriveByWsStream interrupts the task's previous drive: its socket-less entry
-        # has no further use.
-        for d in [d for d in self._drives.values() if d.task_id == task_id and not d.used]:
-            self._drives.pop(d.drive_id, None)
+        # A new DriveByWsStream interrupts the task's previous drive: its socket is closed and
+        # an unclaimed one can no longer be joined.
+        for d in [d for d in self._drives.values() if d.task_id == task_id]:
+            d.replaced.set()
+            if not d.used:
+                del self._drives[d.drive_id]
         drive = PendingDrive(task_id, drive_id, source)
         self._drives[drive_id] = drive
         return drive
@@ -63,20 +67,23 @@ class WsDriveRegistry:
     def claim(self, drive_id: str) -> PendingDrive | int:
         """The drive for a new connection, or a close code saying why not."""
         drive = self._drives.get(drive_id)
-        if drive is None or drive.used:
+        if drive is None or drive.replaced.is_set():
             return CLOSE_UNKNOWN
-        if drive.task_id in self._busy_tasks:
+        if drive.used or self.busy(drive.task_id):
             return CLOSE_BUSY
         drive.used = True
-        self._busy_tasks.add(drive.task_id)
         return drive
 
     def release(self, drive: PendingDrive) -> None:
-        self._busy_tasks.discard(drive.task_id)
-        self._drives.pop(drive.drive_id, None)
+        if self._drives.get(drive.drive_id) is drive:
+            del self._drives[drive.drive_id]
 
     def busy(self, task_id: str) -> bool:
-        return task_id in self._busy_tasks
+        """A live socket drives this task (one that is being replaced does not count)."""
+        return any(
+            d.used and d.task_id == task_id and not d.replaced.is_set()
+            for d in self._drives.values()
+        )
 
 
 class PcmDecoder:
@@ -119,8 +126,27 @@ class PcmDecoder:
 
 
 async def serve_drive(ws: WebSocket, drive: PendingDrive) -> None:
-    """Run the protocol on an accepted socket until Stop or disconnect; the drive's source is
-    ended either way (a new DriveByWsStream call starts the next session)."""
+    """Run the protocol on an accepted socket until Stop, disconnect, or the drive's end (a
+    newer DriveByWsStream or InterruptDriveTask); the drive's source is ended either way."""
+    loop = asyncio.get_running_loop()
+    session = loop.create_task(_session(ws, drive))
+    replaced = loop.create_task(drive.replaced.wait())
+    try:
+        await asyncio.wait({session, replaced}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        replaced.cancel()
+        if not session.done():
+            session.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await session
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "replaced by a newer drive")
+        else:
+            session.result()
+        drive.source.end()
+
+
+async def _session(ws: WebSocket, drive: PendingDrive) -> None:
     decoder = PcmDecoder(AUDIO_RATE)  # until Start says otherwise
     bytes_in = 0
     try:
@@ -131,8 +157,16 @@ async def serve_drive(ws: WebSocket, drive: PendingDrive) -> None:
             if msg.get("bytes") is not None:
                 pcm = decoder.decode(msg["bytes"])
                 bytes_in += len(msg["bytes"])
+                if getattr(drive.source, "closed", False):
+                    # The drive was interrupted: nothing will play what this socket sends.
+                    await ws.close(1000, "the drive has ended")
+                    break
                 if len(pcm):
-                    drive.source.push(pcm)
+                    try:
+                        drive.source.push(pcm)
+                    except BufferError:
+                        await ws.close(1009, "too much audio ahead of playback")
+                        break
                 continue
             text = msg.get("text")
             if text is None:
@@ -164,5 +198,3 @@ async def serve_drive(ws: WebSocket, drive: PendingDrive) -> None:
             # Anything else (unknown actions, ZEGO's extra keys) is ignored on purpose.
     except WebSocketDisconnect:
         pass
-    finally:
-        drive.source.end()
