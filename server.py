@@ -32,6 +32,7 @@ def main() -> None:
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
         ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 

@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 200 * 1024 * 1024
     fetch_timeout_s: float = 60.0
     upload_max_bytes: int = 200 * 1024 * 1024
-    # When unset, the bundled astronaut avatar is created at first start.
+    # Create the bundled astronaut avatar at first start.
     builtin_avatar: bool = True
+    access_log: bool = False  # one log line per HTTP request
 
     @field_validator("ice_host_addresses", mode="before")
     @classmethod

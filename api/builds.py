@@ -48,10 +48,12 @@ async def run_build(
     dh_id: str,
     kinds: list[str],
     source: Path,
-    hint: dict | None = None,  # type: ignore[no-untyped-def]
+    hint: dict | None = None,
+    fallback_on_any_error: bool = False,
 ) -> bool:
-    """Build into the avatar's folder, trying `kinds` in order (the first that succeeds wins);
-    update the record's Progress/Status. Returns True when the avatar is ready."""
+    """Build into the avatar's folder, trying `kinds` in order: the next kind is tried when a
+    kind's module is not installed (or, with `fallback_on_any_error`, when it fails at all).
+    Updates the record's Progress/Status. Returns True when the avatar is ready."""
     folder = services.avatars_dir / dh_id
     loop = asyncio.get_running_loop()
     last_write = 0.0
@@ -77,7 +79,9 @@ async def run_build(
         except Exception as e:
             log.warning("building %s as %s failed: %s", dh_id, kind, e)
             error = str(e) or type(e).__name__
-            continue
+            if isinstance(e, ImportError) or fallback_on_any_error:
+                continue
+            break
         actions = list(dict.fromkeys([*meta.get("actions", []), *generic_actions()]))
         await _set(
             services, dh_id, status=2, progress=100, kind=kind, actions=actions, fail_reason=None

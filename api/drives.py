@@ -51,5 +51,9 @@ async def add_drive(
                 row.status, row.fail_reason = 3, "the task ended before the drive was queued"
         raise ApiError(TASK_STOPPED)
     events.on_drive_status(entry.task_id, drive_id, DriveStatus.QUEUED, None)
-    entry.task.enqueue(drive_id, source, interrupt=interrupt)
+    try:
+        entry.task.enqueue(drive_id, source, interrupt=interrupt)
+    except RuntimeError as e:  # the runtime is shutting down
+        events.on_drive_status(entry.task_id, drive_id, DriveStatus.FAILED, str(e))
+        raise ApiError(TASK_STOPPED, f"stream task already stopped: {e}") from None
     return drive_id

@@ -39,6 +39,7 @@ class Services:
     events: TaskEvents
     fetcher: Fetcher
     app_state: Any
+    builds: dict[str, asyncio.Task] = field(default_factory=dict)  # DigitalHumanId → build job
     _background: set[asyncio.Task] = field(default_factory=set)
 
     @property

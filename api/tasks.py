@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 10.0
+SAFETY_SLACK_S = 2.0
 
 
 def _runtime_class():  # type: ignore[no-untyped-def]
@@ -74,11 +75,13 @@ async def run_task(services, entry: LiveEntry, req) -> None:  # type: ignore[no-
 async def _watch(services, entry: LiveEntry) -> None:  # type: ignore[no-untyped-def]
     while services.live.entry(entry.task_id) is entry and not entry.stopping:
         await asyncio.sleep(WATCH_INTERVAL_S)
+        # The runtime ends its task at TTL and MaxIdleTime itself; this is the safety net,
+        # a little later, for a runtime whose clock got stuck.
         now = time.time()
-        if now - entry.create_time >= entry.ttl_s:
+        if now - entry.create_time >= entry.ttl_s + SAFETY_SLACK_S:
             await stop_task(services, entry, f"TTL of {entry.ttl_s:g} s reached")
             return
-        if entry.idle_for(time.monotonic()) >= entry.max_idle_s:
+        if entry.idle_for(time.monotonic()) >= entry.max_idle_s + SAFETY_SLACK_S:
             await stop_task(services, entry, f"no drive for {entry.max_idle_s:g} s (MaxIdleTime)")
             return
 

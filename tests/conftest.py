@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support import ServerProcess  # noqa: E402
+from tests.support import InProcessApp, ServerProcess  # noqa: E402
 
 
 @pytest.fixture
@@ -20,3 +20,10 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A real `python server.py` on 127.0.0.1 with a temporary data directory."""
     with ServerProcess(tmp_path / "data") as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real app in process, shared by the tests of one module."""
+    with InProcessApp(tmp_path_factory.mktemp("api") / "data") as app:
+        yield app

@@ -64,12 +64,18 @@ class ApiClient:
     """Signed calls to a running server (`call` returns the envelope as a dict)."""
 
     def __init__(
-        self, base_url: str, app_id: int = TEST_APP_ID, secret: str = TEST_SECRET, **httpx_args: Any
+        self,
+        base_url: str,
+        app_id: int = TEST_APP_ID,
+        secret: str = TEST_SECRET,
+        http: httpx.Client | None = None,
+        **httpx_args: Any,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
         self.secret = secret
-        self.http = httpx.Client(timeout=30, **httpx_args)
+        # Any httpx.Client works, Starlette's TestClient included (in-process tests).
+        self.http = http or httpx.Client(timeout=30, **httpx_args)
 
     def call(self, action: str, body: dict | None = None, **override: Any) -> dict:
         q = sign_query(action, self.app_id, self.secret, **override)
@@ -83,7 +89,9 @@ class ApiClient:
         assert reply["Code"] == 0, reply
         return reply["Data"]
 
-    def wait(self, action: str, body: dict, until, timeout: float = 30.0, every: float = 0.2) -> dict:  # type: ignore[no-untyped-def]
+    def wait(
+        self, action: str, body: dict, until, timeout: float = 30.0, every: float = 0.2
+    ) -> dict:  # type: ignore[no-untyped-def]
         """Poll `action` until `until(data)` is true; returns that Data."""
         deadline = time.monotonic() + timeout
         while True:
@@ -96,6 +104,50 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def test_settings(data_dir: Path, **override: Any):  # type: ignore[no-untyped-def]
+    """Settings for an in-process app (same credentials as `ServerProcess`)."""
+    from settings import Settings
+
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "app_id": TEST_APP_ID,
+        "server_secret": TEST_SECRET,
+        "allow_private_urls": True,
+        "rate_limit_per_second": 1000,
+        "ice_host_addresses": ["127.0.0.1"],
+    }
+    values.update(override)
+    return Settings(_env_file=None, **values)
+
+
+class InProcessApp:
+    """The real app in this process (Starlette's TestClient runs its lifespan and event loop).
+
+    with InProcessApp(tmp_path) as api:
+        api.client.ok("GetDigitalHumanList", {})
+    """
+
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+
+        self.app = create_app(test_settings(Path(data_dir), **settings))
+        self.http = TestClient(self.app)
+        self.client = ApiClient("http://testserver", http=self.http)
+
+    @property
+    def services(self):  # type: ignore[no-untyped-def]
+        return self.app.state.services
+
+    def __enter__(self) -> InProcessApp:
+        self.http.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.__exit__(*exc)
 
 
 class ServerProcess:
@@ -121,6 +173,7 @@ class ServerProcess:
             "DH_SERVER_SECRET": TEST_SECRET,
             "DH_ALLOW_PRIVATE_URLS": "true",
             "DH_RATE_LIMIT_PER_SECOND": "1000",
+            "DH_ICE_HOST_ADDRESSES": "127.0.0.1",
             **(env or {}),
         }
         self.startup_timeout = startup_timeout
@@ -136,7 +189,11 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "server.py")], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            [sys.executable, str(ROOT / "server.py")],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
