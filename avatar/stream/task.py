@@ -12,8 +12,9 @@ k × 20 ms and video frame i at i / fps from the task's start, so nothing drifts
    and composing in a worker thread; frames still waiting for a busy renderer are dropped and
    counted.
 
-Drive statuses follow ZEGO: 1 queued, 2 driving (from when it is taken from the queue), 4 once
-its last chunk has been sent, 3 when its source raised, 5 when interrupted (queue dropped too).
+Drive statuses follow ZEGO: 1 queued; 2 driving from when it is taken from the queue (its source
+starts) or, when the drive before is still sending its tail, from when that one finished; 4 once
+its last chunk has been sent; 3 when its source raised; 5 when interrupted (queue dropped too).
 """
 
 from __future__ import annotations
@@ -161,7 +162,10 @@ class StreamTask:
         self._sinks: list[MediaSink] = []
         self._queue: deque[Drive] = deque()
         self._current: Drive | None = None
-        self._draining: list[Drive] = []  # all audio committed, last chunk not yet sent
+        # Drives taken from the queue whose last chunk is not sent yet, in order; the current
+        # one (whose audio is being committed) is the last. A drive is announced DRIVING when
+        # the one before it has finished, so at most one is 2 at a time.
+        self._playing: deque[Drive] = deque()
         self._history: OrderedDict[str, Drive] = OrderedDict()
         self._cancelling: set[asyncio.Task[None]] = set()
 
@@ -366,7 +370,7 @@ class StreamTask:
         cfg = self.config
         if now >= cfg.ttl_s:
             return f"TTL reached ({cfg.ttl_s:g} s)"
-        if self._current is not None or self._queue or self._draining:
+        if self._playing or self._queue:
             self._idle_since = now
         elif now - self._idle_since >= cfg.max_idle_s:
             return f"idle for {cfg.max_idle_s:g} s without a drive"
@@ -430,7 +434,9 @@ class StreamTask:
             d.begin_chunk = c
             self._current = d
             d.start()
-            self._emit_drive(d, DriveStatus.DRIVING, None)
+            if not self._playing:
+                self._emit_drive(d, DriveStatus.DRIVING, None)
+            self._playing.append(d)
             return d
         return None
 
@@ -464,7 +470,6 @@ class StreamTask:
             self._store_mouths(d, d.tracker.flush())
             d.tracker = None
         self._current = None
-        self._draining.append(d)
 
     def _on_timings(self, d: Drive) -> None:
         """New phoneme/word timings of d: to its tracker and the keyword scheduler once the
@@ -504,10 +509,14 @@ class StreamTask:
             late_ms = (now - k * CHUNK_S) * 1000
             if late_ms > self.stats.audio_max_late_ms:
                 self.stats.audio_max_late_ms = late_ms
-            if self._draining:
-                for d in [d for d in self._draining if d.last_chunk <= k]:
-                    self._draining.remove(d)
-                    self._emit_drive(d, DriveStatus.FINISHED, None)
+            while self._playing:
+                d = self._playing[0]
+                if d.status == DriveStatus.QUEUED:
+                    self._emit_drive(d, DriveStatus.DRIVING, None)
+                if d.last_chunk is None or d.last_chunk > k:
+                    break
+                self._playing.popleft()
+                self._emit_drive(d, DriveStatus.FINISHED, None)
 
     # --- video ------------------------------------------------------------------------------
 
@@ -582,8 +591,8 @@ class StreamTask:
 
     def _fail_all(self, status: DriveStatus, reason: str) -> None:
         """End every drive not yet finished (interrupt, stop) and silence what was committed."""
-        drives = [*self._draining, *([self._current] if self._current else []), *self._queue]
-        self._draining.clear()
+        drives = [*self._playing, *self._queue]
+        self._playing.clear()
         self._current = None
         self._queue.clear()
         for d in drives:
@@ -596,6 +605,7 @@ class StreamTask:
             return
         if d is self._current:
             self._current = None
+            self._playing.remove(d)
             self._rollback(max(self._audio_next, d.begin_chunk or 0), d.first_frame)
         else:
             with contextlib.suppress(ValueError):

@@ -1,0 +1,384 @@
+"""The stream task runtime with real parts: a real "still" avatar built by the registry, real
+speech from the media kit, the real decoder, lip-sync tracker, renderer and compositor; a sink
+that collects what a viewer would get."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avatar.compose import Scene
+from avatar.motion import ActionPlayer
+from avatar.stream.contract import DriveStatus, StreamConfig, TaskStatus
+from avatar.stream.sources import AudioBytesSource, PushSource
+from avatar.stream.task import StreamTask
+from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar, mouth_box
+from avatar.types import AUDIO_RATE, CHUNK_SAMPLES
+
+SPEECH = Path("/work/shared/media/audio/16k_mono/en_RD_Radio31_000.wav")
+SIZE = 128
+ENDED = {DriveStatus.FAILED, DriveStatus.FINISHED, DriveStatus.INTERRUPTED}
+
+
+@pytest.fixture(scope="module")
+def avatar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_still_avatar(tmp_path_factory.mktemp("avatar") / "still", SIZE)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    pcm, rate = sf.read(SPEECH, dtype="int16")
+    assert rate == AUDIO_RATE
+    return pcm
+
+
+def wav_bytes(pcm: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, pcm, AUDIO_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+async def byte_stream(data: bytes, piece: int = 4096, fail_after: int | None = None):
+    for i in range(0, len(data), piece):
+        if fail_after is not None and i >= fail_after:
+            raise ConnectionError("download broke")
+        yield data[i : i + piece]
+        await asyncio.sleep(0)
+
+
+def file_source(pcm: np.ndarray, **kw) -> AudioBytesSource:
+    return AudioBytesSource(byte_stream(wav_bytes(pcm), **kw))
+
+
+def push_all(pcm: np.ndarray) -> PushSource:
+    src = PushSource()
+    src.push(pcm)
+    src.end()
+    return src
+
+
+async def start_task(avatar: Path, *, ttl_s: float = 30.0, max_idle_s: float = 30.0, **kw):
+    events, sink = RecordingEvents(), CollectingSink()
+    config = StreamConfig("task-1", "room-1", "stream-1", Scene(SIZE, SIZE), ttl_s=ttl_s,
+                          max_idle_s=max_idle_s)  # fmt: skip
+    task = StreamTask(config, avatar, events, **kw)
+    task.add_sink(sink)
+    await task.start()
+    return task, events, sink
+
+
+def mouth_open(frame_rgba: np.ndarray, rest: np.ndarray) -> float:
+    """Mean change of the mouth area against the resting picture (0 = closed)."""
+    rows, cols = mouth_box(SIZE)
+    a = frame_rgba[rows, cols, :3].astype(np.int16)
+    return float(np.abs(a - rest[rows, cols, :3]).mean())
+
+
+async def assert_no_tasks_left() -> None:
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not left, left
+
+
+async def test_statuses_steady_audio_and_ttl(avatar: Path) -> None:
+    task, events, sink = await start_task(avatar, ttl_s=1.0)
+    assert task.status == TaskStatus.STREAMING
+    t0 = time.monotonic()
+    async with asyncio.timeout(5):
+        await task.wait_stopped()
+    elapsed = time.monotonic() - t0
+    assert events.task_statuses() == [
+        TaskStatus.INITIALIZING,
+        TaskStatus.STREAMING,
+        TaskStatus.STOPPING,
+        TaskStatus.STOPPED,
+    ]
+    assert "TTL" in (events.tasks[-1][3] or "")
+    assert 0.95 <= elapsed < 1.5
+    # 50 chunks/s of silence, consecutive indices, paced on the clock (not sent in a burst).
+    idx = [c.index for _, c in sink.audio]
+    assert idx == list(range(len(idx)))
+    assert 48 <= len(idx) <= 52
+    assert all(not c.pcm.any() and len(c.pcm) == CHUNK_SAMPLES for _, c in sink.audio)
+    arrival = np.array([t for t, _ in sink.audio])
+    assert arrival[-1] - arrival[0] > 0.9
+    # 25 fps video, counted.
+    st = task.stats
+    assert st.audio_chunks_sent == len(idx)
+    assert len(sink.frames) == st.frames_rendered - 0 or len(sink.frames) <= st.frames_rendered
+    assert 20 <= len(sink.frames) + st.frames_dropped <= 27
+    assert sink.frames[0][1].rgba.shape == (SIZE, SIZE, 4)
+    assert sink.closed
+    await task.stop()  # a stopped task stays stopped
+    assert events.task_statuses()[-1] == TaskStatus.STOPPED
+    with pytest.raises(RuntimeError):
+        task.enqueue("late", push_all(np.zeros(320, np.int16)))
+    await assert_no_tasks_left()
+
+
+async def test_init_failed_without_avatar(tmp_path: Path) -> None:
+    task, events, sink = await start_task(tmp_path / "missing")
+    assert task.status == TaskStatus.INIT_FAILED
+    assert events.task_statuses() == [TaskStatus.INITIALIZING, TaskStatus.INIT_FAILED]
+    assert "avatar" in (task.reason or "")
+    assert sink.closed
+    await task.stop()
+    assert task.status == TaskStatus.INIT_FAILED
+    await assert_no_tasks_left()
+
+
+async def test_audio_drive_plays_exactly_with_moving_mouth(avatar: Path, speech) -> None:
+    pcm = speech[: int(1.5 * AUDIO_RATE)]
+    task, events, sink = await start_task(avatar)
+    await asyncio.sleep(0.2)
+    task.enqueue("d1", file_source(pcm))
+    async with asyncio.timeout(6):
+        await events.wait_drive("d1", ENDED)
+    await asyncio.sleep(0.3)
+    await task.stop()
+
+    assert events.drive_statuses("d1") == [
+        DriveStatus.QUEUED,
+        DriveStatus.DRIVING,
+        DriveStatus.FINISHED,
+    ]
+    played = events.drive_time("d1", DriveStatus.FINISHED) - events.drive_time(
+        "d1", DriveStatus.DRIVING
+    )
+    assert played >= len(pcm) / AUDIO_RATE
+    # The sound sent is exactly the file, in consecutive chunks, then silence.
+    out = sink.pcm("d1")
+    assert np.array_equal(out[: len(pcm)], pcm) and not out[len(pcm) :].any()
+    drive_idx = [c.index for _, c in sink.audio if c.drive_id == "d1"]
+    assert drive_idx == list(range(drive_idx[0], drive_idx[0] + len(drive_idx)))
+    # Room messages at start and end.
+    msgs = [m["Data"] for _, m in sink.events if m["Cmd"] == 1001]
+    assert msgs == [{"Status": 2, "DriveId": "d1"}, {"Status": 4, "DriveId": "d1"}]
+
+    # The mouth follows the sound on the same clock: per video frame, the loudness of the audio
+    # sent for that frame's time span correlates with how open the mouth is drawn.
+    rest = sink.frames[0][1].rgba
+    audio = sink.pcm().astype(np.float32)
+    spf = AUDIO_RATE // 25
+    loud, opened = [], []
+    for _, f in sink.frames:
+        seg = audio[f.index * spf : (f.index + 1) * spf]
+        if len(seg) == spf:
+            loud.append(float(np.sqrt(np.mean(seg**2))))
+            opened.append(mouth_open(f.rgba, rest))
+    loud_a, open_a = np.array(loud), np.array(opened)
+    assert (open_a > 5).sum() >= 10, "the mouth should open while speech plays"
+    assert np.corrcoef(np.log1p(loud_a), open_a)[0, 1] > 0.5
+    # After the drive the mouth rests.
+    end_frame = drive_idx[-1] * CHUNK_SAMPLES // spf + 3
+    after = [mouth_open(f.rgba, rest) for _, f in sink.frames if f.index > end_frame]
+    assert after and max(after) == 0.0
+    await assert_no_tasks_left()
+
+
+async def test_queue_order_and_statuses(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    task.enqueue("d1", push_all(speech[: int(0.6 * AUDIO_RATE)]))
+    task.enqueue("d2", file_source(speech[AUDIO_RATE : int(1.4 * AUDIO_RATE)]))
+    assert task.drive_status("d2") == DriveStatus.QUEUED
+    async with asyncio.timeout(4):
+        await events.wait_drive("d1", {DriveStatus.DRIVING})
+        assert task.drive_status("d2") == DriveStatus.QUEUED
+        await events.wait_drive("d2", ENDED)
+    await task.stop()
+    order = [(d, s) for _, d, s, _ in events.drives]
+    assert order == [
+        ("d1", DriveStatus.QUEUED),
+        ("d2", DriveStatus.QUEUED),
+        ("d1", DriveStatus.DRIVING),
+        ("d1", DriveStatus.FINISHED),
+        ("d2", DriveStatus.DRIVING),
+        ("d2", DriveStatus.FINISHED),
+    ]
+    idx1 = [c.index for _, c in sink.audio if c.drive_id == "d1"]
+    idx2 = [c.index for _, c in sink.audio if c.drive_id == "d2"]
+    assert idx1[-1] < idx2[0]
+    assert len(sink.pcm("d2")) >= int(0.4 * AUDIO_RATE)
+    await assert_no_tasks_left()
+
+
+async def test_interrupt_silences_and_rests_within_100ms(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    task.enqueue("d1", file_source(speech[: 4 * AUDIO_RATE]))
+    task.enqueue("d2", push_all(speech[:AUDIO_RATE]))
+    async with asyncio.timeout(4):
+        await events.wait_drive("d1", {DriveStatus.DRIVING})
+    await asyncio.sleep(0.9)
+    assert len(sink.pcm("d1")) >= int(0.6 * AUDIO_RATE)
+    rest = sink.frames[0][1].rgba
+    assert max(mouth_open(f.rgba, rest) for _, f in sink.frames) > 5
+    t_int = time.monotonic()
+    clock_int = task.clock_s
+    task.interrupt()
+    assert task.drive_status("d1") == DriveStatus.INTERRUPTED
+    assert task.drive_status("d2") == DriveStatus.INTERRUPTED
+    await asyncio.sleep(0.5)
+    await task.stop()
+    # Sound: every chunk sent after the interrupt is silence (the first one already is).
+    after = [c for t, c in sink.audio if t > t_int]
+    assert after and all(not c.pcm.any() and c.drive_id is None for c in after)
+    # Picture: frames timed 100 ms or more after the interrupt show the mouth at rest.
+    late = [f for _, f in sink.frames if f.index / 25 >= clock_int + 0.1]
+    assert late and all(mouth_open(f.rgba, rest) == 0.0 for f in late)
+    assert DriveStatus.FINISHED not in events.drive_statuses("d1")
+    assert events.drive_statuses("d2") == [DriveStatus.QUEUED, DriveStatus.INTERRUPTED]
+    assert not sink.pcm("d2").any()
+    await assert_no_tasks_left()
+
+
+async def test_enqueue_with_interrupt_replaces_current(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    task.enqueue("d1", file_source(speech[: 3 * AUDIO_RATE]))
+    async with asyncio.timeout(4):
+        await events.wait_drive("d1", {DriveStatus.DRIVING})
+        await asyncio.sleep(0.3)
+        task.enqueue("d2", push_all(speech[: int(0.4 * AUDIO_RATE)]), interrupt=True)
+        await events.wait_drive("d2", ENDED)
+    await task.stop()
+    assert events.drive_statuses("d1")[-1] == DriveStatus.INTERRUPTED
+    assert events.drive_statuses("d2") == [
+        DriveStatus.QUEUED,
+        DriveStatus.DRIVING,
+        DriveStatus.FINISHED,
+    ]
+    assert np.array_equal(sink.pcm("d2")[: int(0.4 * AUDIO_RATE)], speech[: int(0.4 * AUDIO_RATE)])
+    await assert_no_tasks_left()
+
+
+async def test_failing_sources_fail_their_drive_only(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    pcm = speech[: 2 * AUDIO_RATE]
+    task.enqueue("broken", file_source(pcm, fail_after=20_000))
+    task.enqueue("garbage", AudioBytesSource(byte_stream(b"<html>not audio</html>" * 50)))
+    task.enqueue("ok", push_all(speech[: int(0.3 * AUDIO_RATE)]))
+    async with asyncio.timeout(5):
+        await events.wait_drive("ok", ENDED)
+    await task.stop()
+    assert events.drive_statuses("broken")[-1] == DriveStatus.FAILED
+    assert "download broke" in (events.drive_reason("broken") or "")
+    assert events.drive_statuses("garbage")[-1] == DriveStatus.FAILED
+    assert events.drive_reason("garbage")
+    assert events.drive_statuses("ok")[-1] == DriveStatus.FINISHED
+    # Nothing of the broken drive plays after it failed.
+    t_fail = events.drive_time("broken", DriveStatus.FAILED)
+    assert not any(c.drive_id == "broken" for t, c in sink.audio if t > t_fail + 0.001)
+    assert len(sink.pcm("broken")) < len(pcm)
+    await assert_no_tasks_left()
+
+
+async def test_push_source_gap_closes_mouth_and_waits_for_end(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    src = PushSource(jitter_ms=60)
+    task.enqueue("ws", src)
+    src.push(speech[: int(0.6 * AUDIO_RATE)])
+    await asyncio.sleep(1.2)  # the pushed audio has played; then nothing arrives for a while
+    assert task.drive_status("ws") == DriveStatus.DRIVING
+    t_gap = time.monotonic()
+    src.push(speech[AUDIO_RATE : int(1.6 * AUDIO_RATE)].tobytes())  # bytes work as well
+    await asyncio.sleep(0.3)
+    src.end()
+    async with asyncio.timeout(3):
+        await events.wait_drive("ws", ENDED)
+    await task.stop()
+    assert events.drive_statuses("ws")[-1] == DriveStatus.FINISHED
+    assert task.stats.audio_underrun_chunks > 10
+    assert src.closed and not src.push(speech[:320])
+    played = sink.pcm("ws")
+    voiced = np.concatenate(
+        [speech[: int(0.6 * AUDIO_RATE)], speech[AUDIO_RATE : int(1.6 * AUDIO_RATE)]]
+    )
+    nz = played[np.abs(played) > 0]
+    assert np.array_equal(nz, voiced[np.abs(voiced) > 0])  # all of it, in order, nothing else
+    # During the gap the mouth is closed (frames between 0.3 s after the first part and t_gap).
+    rest = sink.frames[0][1].rgba
+    first = next(c.index for _, c in sink.audio if c.drive_id == "ws") * 0.02
+    gap = [f for t, f in sink.frames if f.index / 25 > first + 0.9 and t < t_gap - 0.05]
+    assert gap and all(mouth_open(f.rgba, rest) < 1.0 for f in gap)
+    await assert_no_tasks_left()
+
+
+async def test_idle_time_stops_the_task(avatar: Path) -> None:
+    task, events, _ = await start_task(avatar, max_idle_s=0.4)
+    async with asyncio.timeout(3):
+        await task.wait_stopped()
+    assert events.task_statuses()[-1] == TaskStatus.STOPPED
+    assert "idle" in (task.reason or "")
+    await assert_no_tasks_left()
+
+
+async def test_stop_interrupts_running_and_queued_drives(avatar: Path, speech) -> None:
+    task, events, sink = await start_task(avatar)
+    task.enqueue("d1", file_source(speech[: 3 * AUDIO_RATE]))
+    task.enqueue("d2", push_all(speech[:AUDIO_RATE]))
+    async with asyncio.timeout(3):
+        await events.wait_drive("d1", {DriveStatus.DRIVING})
+    await asyncio.gather(task.stop("bye"), task.stop())
+    assert events.task_statuses()[-2:] == [TaskStatus.STOPPING, TaskStatus.STOPPED]
+    assert events.tasks[-1][3] == "bye"
+    for d in ("d1", "d2"):
+        assert events.drive_statuses(d)[-1] == DriveStatus.INTERRUPTED
+        assert "bye" in (events.drive_reason(d) or "")
+    assert sink.closed
+    await assert_no_tasks_left()
+
+
+class _RecordingActions(ActionPlayer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[tuple[str, float]] = []
+
+    def start(self, name: str, t: float) -> None:
+        self.started.append((name, t))
+        super().start(name, t)
+
+
+async def test_do_action_over_speech_and_unknown_names(avatar: Path, speech) -> None:
+    task, events, _ = await start_task(avatar)
+    actions = _RecordingActions()
+    task._actions = actions  # observe what the runtime starts
+    task.enqueue("d1", push_all(speech[: int(0.6 * AUDIO_RATE)]))
+    async with asyncio.timeout(3):
+        await events.wait_drive("d1", {DriveStatus.DRIVING})
+        await asyncio.sleep(0.1)
+        task.do_action("nod")
+        task.do_action("no_such_action")  # the API rejects these; the runtime must not crash
+        await events.wait_drive("d1", ENDED)
+    await task.stop()
+    assert [n for n, _ in actions.started] == ["nod", "no_such_action"]
+    assert events.drive_statuses("d1")[-1] == DriveStatus.FINISHED
+    assert "nod" in task.action_names()
+    await assert_no_tasks_left()
+
+
+async def test_frames_dropped_when_rendering_falls_behind_audio_steady(avatar: Path) -> None:
+    pool = ThreadPoolExecutor(1)
+    try:
+        task, _, sink = await start_task(avatar, executor=pool, max_inflight=1)
+        await asyncio.sleep(0.3)
+        before = task.stats.frames_dropped
+        blocker = asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.5)
+        await blocker
+        await asyncio.sleep(0.3)
+        await task.stop()
+    finally:
+        pool.shutdown()
+    st = task.stats
+    assert st.frames_dropped - before >= 8  # ~12 frames fell due while the renderer was busy
+    idx = [c.index for _, c in sink.audio]
+    assert idx == list(range(len(idx)))  # audio went on without a gap
+    assert st.audio_max_late_ms < 100
+    frames = [f.index for _, f in sink.frames]
+    assert frames == sorted(set(frames))
+    await assert_no_tasks_left()
