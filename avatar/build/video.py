@@ -24,7 +24,7 @@ import numpy as np
 from avatar.registry import AvatarBuildError, ProgressFn
 from avatar.types import AvatarRenderer
 from avatar.videoavatar import geometry as g
-from avatar.videoavatar.align import build_canon, teeth_fraction
+from avatar.videoavatar.align import build_canon, face_region, teeth_fraction
 from avatar.videoavatar.checks import VideoChecks, check_source, check_track
 from avatar.videoavatar.chroma import ChromaKey, detect_key
 from avatar.videoavatar.loop import choose_loop
@@ -180,7 +180,13 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
             to_crop[k] = (1 - w) * to_crop[k] + w * canon.to_crop[o]
             ps[k] = (1 - w) * ps[k] + w * poses[o, :2]
             own_ok[k] = False  # two mouths cross-fading: always replace
-        return {"to_crop": to_crop, "shape": sh, "pose": ps, "own_ok": own_ok}
+        jaw = canon.jaw[idx].copy()
+        for f in range(fade):
+            k = len(idx) - fade + f
+            w = (f + 1) / (fade + 1)
+            jaw[k] = (1 - w) * jaw[k] + w * canon.jaw[plan.start - fade + f]
+        region = np.stack([face_region(x, canon.size, canon.eye) for x in jaw])
+        return {"to_crop": to_crop, "shape": sh, "pose": ps, "own_ok": own_ok, "region": region}
 
     for name, r in seqs.items():
         np.savez(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))
@@ -193,6 +199,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         embed=_embed(crops, canon.mask),
         frame=lib_idx.astype(np.int32),
         mask=canon.mask,
+        region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),
     )
     build_s = time.perf_counter() - t_start
     progress(100)

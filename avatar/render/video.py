@@ -39,6 +39,7 @@ class _Seq:
     shape: np.ndarray
     pose: np.ndarray
     own_ok: np.ndarray
+    region: np.ndarray  # (K, h/2, w/2) uint8 face region per frame
 
     def __len__(self) -> int:
         return len(self.places)
@@ -59,6 +60,7 @@ class VideoAvatarRenderer(AvatarRenderer):
         }
         lib = np.load(folder / "library.npz")
         self._mask = lib["mask"].astype(np.float32)
+        self._region = lib["region"]
         self.index = LibraryIndex(
             lib["shapes"], lib["teeth"], lib["pose"], lib["embed"], lib["frame"]
         )
@@ -77,7 +79,9 @@ class VideoAvatarRenderer(AvatarRenderer):
             ImageList(folder, f"{stem}_alpha") if (folder / f"{stem}_alpha.bin").exists() else None
         )
         places = [Placement(tc, crop_size, self.size) for tc in m["to_crop"]]
-        return _Seq(ImageList(folder, stem), alpha, places, m["shape"], m["pose"], m["own_ok"])
+        return _Seq(
+            ImageList(folder, stem), alpha, places, m["shape"], m["pose"], m["own_ok"], m["region"]
+        )
 
     # --- timeline -------------------------------------------------------------------------
 
@@ -127,6 +131,13 @@ class VideoAvatarRenderer(AvatarRenderer):
         """The loop frame shown at `t` without any mouth change (for tests and previews)."""
         return self._decode(self._loop, self.loop_index(t))
 
+    def _mask_for(self, seq: _Seq, k: int, j: int) -> np.ndarray:
+        """Blend mask: the mouth ellipse where both the frame and the library mouth show face."""
+        both = seq.region[k].astype(np.float32) * self._region[j].astype(np.float32)
+        h, w = self._mask.shape
+        both = cv2.resize(both, (w, h), interpolation=cv2.INTER_LINEAR)
+        return self._mask * both * (1.0 / 65025.0)
+
     # --- rendering ------------------------------------------------------------------------
 
     def render(self, params: FrameParams, t: float) -> np.ndarray:
@@ -154,5 +165,7 @@ class VideoAvatarRenderer(AvatarRenderer):
             self._weight = max(goal, self._weight - SWITCH_STEP)
         self.last_choice = j if self._weight > 0 else None
         if self._weight > 0:
-            blend_mouth(frame, seq.places[k], self._crops[j], self._mask, self._weight)
+            blend_mouth(
+                frame, seq.places[k], self._crops[j], self._mask_for(seq, k, j), self._weight
+            )
         return frame

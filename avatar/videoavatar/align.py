@@ -23,6 +23,8 @@ class Canon:
     to_crop: np.ndarray  # (N, 2, 3) frame pixels -> crop pixels
     mask: np.ndarray  # (h, w) float32 in [0, 1], feathered, 0 on the crop border
     lips: np.ndarray  # (N, 20, 2) inner-lip landmarks in crop pixels
+    jaw: np.ndarray  # (N, 17, 2) jaw-line landmarks in crop pixels
+    eye: float  # canonical eye distance in crop pixels
 
 
 def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
@@ -79,7 +81,28 @@ def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
     mask = mask * edge
     mask[mask < 1e-3] = 0.0
     lips = canon[:, g.INNER_LIPS, :2].astype(np.float32)
-    return Canon((w, h), mats.astype(np.float32), mask.astype(np.float32), lips)
+    jaw = canon[:, g.JAW, :2].astype(np.float32)
+    return Canon((w, h), mats.astype(np.float32), mask.astype(np.float32), lips, jaw, c)
+
+
+REGION_SCALE = 2  # face-region masks are kept at half the crop resolution
+
+
+def face_region(jaw: np.ndarray, size: tuple[int, int], eye: float) -> np.ndarray:
+    """uint8 mask (half resolution) of the part of the crop that is this frame's face: inside
+    the jaw line, shrunk so that its feather stays on skin. Multiplying the masks of the frame
+    and of the library mouth keeps neck, collar and background out of the blend."""
+    w, h = size
+    s = REGION_SCALE
+    pts = jaw / s
+    top = np.array([[pts[-1, 0], -1.0], [pts[0, 0], -1.0]])
+    poly = np.round(np.vstack([pts, top]) * 4).astype(np.int32)  # 2 fractional bits
+    m = np.zeros(((h + s - 1) // s, (w + s - 1) // s), np.float32)
+    cv2.fillPoly(m, [poly], 1.0, cv2.LINE_AA, shift=2)
+    r = max(1, int(round(0.05 * eye / s)))
+    m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    m = cv2.GaussianBlur(m, (0, 0), max(0.5, 0.6 * r))
+    return (m * 255 + 0.5).astype(np.uint8)
 
 
 def teeth_fraction(crop_rgb: np.ndarray, inner_lips: np.ndarray) -> tuple[float, float]:

@@ -46,7 +46,7 @@ def unary_costs(
     """(N,) cost of each entry for one target shape (4,) at head pose (yaw, pitch)."""
     diff = index.shapes - target[None]
     cost = (diff**2 * SHAPE_WEIGHTS).sum(1)
-    cost += 0.02 * (((index.pose - pose[None]) / pose_sigma) ** 2).sum(1)
+    cost += 0.04 * (((index.pose - pose[None]) / pose_sigma) ** 2).sum(1)
     if index.teeth.any() and target[0] > 0.35:
         # open mouths show teeth when the recording has them
         cost += np.where(index.teeth, 0.0, 0.03 * target[0])
