@@ -93,7 +93,8 @@ async def _create(
 async def create_image_digital_human(ctx: ActionContext, req: CreateImageReq) -> dict:
     """Make a digital human from one photo (face analysed once; built in the background)."""
     hint = req.Hint.model_dump(exclude_none=True) if req.Hint else None
-    kinds = ["still"] if hint and hint.get("Kind") == "still" else ["photo"]
+    # "still" stands in only when the photo engine is not installed (not when it finds no face).
+    kinds = ["still"] if hint and hint.get("Kind") == "still" else ["photo", "still"]
     dh_id = await _create(ctx, req.Name, req.ImageUrl, kinds, hint, IMAGE_MAX_BYTES, kinds[0])
     return {"DigitalHumanId": dh_id}
 
