@@ -101,10 +101,12 @@ class AudioBytesSource:
             if not head:
                 raise AudioDecodeError("the audio file is empty")
             if sniff_format(bytes(head)) == "wav":
-                async for pcm in self._wav(bytes(head), it, ended):
-                    yield SpeechChunk(pcm)
+                decoded = self._wav(bytes(head), it, ended)
             else:
-                async for pcm in self._ffmpeg(bytes(head), it, ended):
+                decoded = self._ffmpeg(bytes(head), it, ended)
+            # Closed explicitly: its cleanup (thread, feeder) must run now, not at GC time.
+            async with contextlib.aclosing(decoded):
+                async for pcm in decoded:
                     yield SpeechChunk(pcm)
         finally:
             aclose = getattr(it, "aclose", None)
