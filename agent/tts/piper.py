@@ -4,23 +4,21 @@ Piper is GPL-3 and an optional extra (`pip install digital-human[voices]`); when
 package is missing this backend offers no voices. The model is patched in memory (with `onnx`) to
 expose its duration predictor, which gives exact per-phoneme sample counts for lip-sync.
 
-SpeechOptions: speech_rate is the model's length scale (+500 = twice as fast, -500 = twice as
-slow); pitch_rate shifts pitch without changing duration (synthesize longer, then resample
-shorter, up to ±6 semitones); volume 50 leaves the gain unchanged (peaks at -6 dBFS), 100 doubles
-it.
+SpeechOptions (scales in agent.tts.audio): speech_rate is the model's length scale; pitch_rate
+shifts pitch without changing duration (synthesize longer, then resample shorter).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.sentences import words_of
+from agent.tts.audio import normalize, pitch_factor, rate_to_length_scale, resample
 from agent.tts.base import SentenceAudio, SentenceTTS, SpeechOptions, TTSError, Voice
 from avatar.types import AUDIO_RATE, PhonemeTiming, WordTiming
 
@@ -31,37 +29,6 @@ log = logging.getLogger(__name__)
 _STRESS = {"ˈ", "ˌ"}
 _LENGTH = {"ː", "ˑ"}
 _PAUSES = {"^", "$", "_", " ", ".", ",", "!", "?", ";", ":", "—", "…", '"', "(", ")"}
-
-PEAK = 0.5  # output peak at volume 50 (-6 dBFS), leaving headroom for volume up to 100
-
-
-def rate_to_length_scale(speech_rate: int) -> float:
-    """ZEGO SpeechRate [-500, 500] to a duration factor: 0 -> 1, 500 -> 0.5, -500 -> 2."""
-    return float(2.0 ** (-max(-500, min(500, speech_rate)) / 500.0))
-
-
-def pitch_factor(pitch_rate: int) -> float:
-    """ZEGO PitchRate [-500, 500] to a frequency factor: ±500 -> ±6 semitones."""
-    return float(2.0 ** (max(-500, min(500, pitch_rate)) / 500.0 * 0.5))
-
-
-def volume_gain(volume: int) -> float:
-    """ZEGO Volume [1, 100] to a linear gain: 50 -> 1, 100 -> 2, 1 -> 0.02."""
-    return max(1, min(100, volume)) / 50.0
-
-
-def resample(audio: np.ndarray, rate_in: float, rate_out: int = AUDIO_RATE) -> np.ndarray:
-    """Polyphase resampling of float audio from `rate_in` (may be fractional) to `rate_out`."""
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(rate_out / rate_in).limit_denominator(1000)
-    if ratio == 1:
-        return audio.astype(np.float32)
-    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
-
-
-def to_int16(audio: np.ndarray, gain: float) -> np.ndarray:
-    return (np.clip(audio * gain, -1.0, 1.0) * 32767).astype(np.int16)
 
 
 def piper_voice_files() -> tuple[Path, Path] | None:
@@ -176,11 +143,8 @@ class PiperTTS(SentenceTTS):
             t0 += n / rate_in
         if not pieces:
             return SentenceAudio(np.zeros(0, np.int16))
-        audio = resample(np.concatenate(pieces), rate_in)
-        peak = float(np.abs(audio).max())
-        if peak > 1e-6:
-            audio = audio / peak  # resampling moves the peak piper normalized
-        pcm = to_int16(audio * PEAK, volume_gain(options.volume))
+        # Normalized after resampling, which moves the peak piper normalized.
+        pcm = normalize(resample(np.concatenate(pieces), rate_in), options.volume)
         duration = len(pcm) / AUDIO_RATE
         return SentenceAudio(pcm, phonemes, _word_timings(sentence, spoken_words, duration))
 

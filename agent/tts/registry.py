@@ -7,8 +7,10 @@ voices (edge-tts) only when enabled. `get(timbre_id)` finds the backend for a Dr
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from agent.tts.base import TTS, Voice
+from agent.tts.fallback import FallbackTTS
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,20 @@ class TTSRegistry:
         return [voice for _, voice in self._by_id.values()]
 
     def get(self, timbre_id: str) -> tuple[TTS, Voice]:
-        """The backend and voice of `timbre_id`; KeyError when unknown."""
+        """The backend and voice of `timbre_id`; KeyError when unknown.
+
+        An online voice comes wrapped so that it falls back to an offline voice of its language
+        at once when the service cannot be reached.
+        """
         try:
-            return self._by_id[timbre_id]
+            backend, voice = self._by_id[timbre_id]
         except KeyError:
             raise KeyError(timbre_id) from None
+        if not voice.offline:
+            fallback = self.fallback_for(voice)
+            if fallback is not None:
+                return FallbackTTS(backend, *fallback), voice
+        return backend, voice
 
     def __contains__(self, timbre_id: object) -> bool:
         return timbre_id in self._by_id
@@ -68,17 +79,27 @@ class TTSRegistry:
         return None
 
 
-def default_registry(threads: int = 1, online: bool = False) -> TTSRegistry:
+def default_registry(
+    threads: int = 1, online: bool = False, cache_dir: Path | None = None
+) -> TTSRegistry:
     """Registry of the installed voices. Models load lazily on first synthesis.
 
-    `threads`: ONNX threads per backend. `online`: also list edge-tts voices (they need the
-    internet; on failure use `fallback_for`).
+    Order (which sets each language's default): the neural offline voices (piper for English,
+    Kokoro for Mandarin), then espeak-ng, then, with `online`, edge-tts (which needs the internet
+    and falls back to the first offline voice of its language when it cannot reach it).
+    `threads`: ONNX threads per backend; `cache_dir`: where the Kokoro model is assembled.
     """
-    backends: list[TTS] = []
-    try:
-        from agent.tts.piper import PiperTTS
+    from agent.tts.espeak import EspeakTTS
+    from agent.tts.kokoro import KokoroTTS
+    from agent.tts.piper import PiperTTS
 
-        backends.append(PiperTTS(threads=threads))
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        log.info("piper voice unavailable: %s", exc)
+    backends: list[TTS] = [
+        PiperTTS(threads=threads),
+        KokoroTTS(threads=threads, cache_dir=cache_dir),
+        EspeakTTS(),
+    ]
+    if online:
+        from agent.tts.edge import EdgeTTS
+
+        backends.append(EdgeTTS())
     return TTSRegistry([b for b in backends if b.voices()])

