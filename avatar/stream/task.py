@@ -354,10 +354,14 @@ class StreamTask:
         reason: str | None = None
         while reason is None:
             now = loop.time() - self._t0
-            self._commit_until(now + self._lead)
-            self._send_audio_until(now)
-            self._video_at(now)
-            reason = self._limit_reached(now)
+            try:
+                self._commit_until(now + self._lead)
+                self._send_audio_until(now)
+                self._video_at(now)
+                reason = self._limit_reached(now)
+            except Exception as exc:  # a bug must end the task visibly, not freeze it
+                log.exception("task %s: stream runtime failed", self.config.task_id)
+                reason = f"stream runtime failed: {exc}"
             if reason is None:
                 due = min(self._audio_next * CHUNK_S, self._frame_next / fps)
                 await asyncio.sleep(max(0.0, self._t0 + due - loop.time()))
@@ -545,7 +549,11 @@ class StreamTask:
         if len(self._inflight) >= self._max_inflight:
             self.stats.frames_dropped += 1
             return
-        fut = asyncio.get_running_loop().run_in_executor(self._pool(), self._render, params, t)
+        try:
+            fut = asyncio.get_running_loop().run_in_executor(self._pool(), self._render, params, t)
+        except RuntimeError:  # the pool is shutting down (process exit)
+            self.stats.frames_dropped += 1
+            return
         self._inflight.add(fut)
         fut.add_done_callback(partial(self._on_rendered, i))
 
