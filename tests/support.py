@@ -11,13 +11,18 @@ fixed credentials, waits until it answers, and stops it (SIGINT, then SIGKILL) o
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,26 @@ ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT.parent / "shared" / "media"
 TEST_APP_ID = 1234567890
 TEST_SECRET = "0123456789abcdef0123456789abcdef"
+
+
+@contextlib.contextmanager
+def serve_directory(folder: Path) -> Iterator[str]:
+    """A plain HTTP file server on 127.0.0.1 for `folder`; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def free_port() -> int:
