@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from avatar.face.landmarks import detect_faces
 from avatar.registry import AvatarBuildError
 from avatar.videoavatar import geometry as g
 from avatar.videoavatar.track import Track
@@ -36,6 +37,19 @@ class VideoChecks:
         return cls(**{k: float(v) for k, v in hint.items() if k in names})  # type: ignore[arg-type]
 
 
+def _too_small(eye_px: float, c: VideoChecks) -> str:
+    return (
+        f"face too small: {eye_px:.0f} px between the eye corners, at least "
+        f"{c.min_eye_distance_px:.0f} px needed (move closer or record in higher resolution)"
+    )
+
+
+def _too_dark(level: float, c: VideoChecks) -> str:
+    return (
+        f"too dark: brightness {level:.0f}/255, at least {c.min_brightness:.0f} needed (add light)"
+    )
+
+
 def check_source(duration_s: float, width: int, height: int, c: VideoChecks) -> None:
     if duration_s < c.min_duration_s:
         raise AvatarBuildError(
@@ -55,6 +69,17 @@ def check_track(tr: Track, fps: float, c: VideoChecks) -> np.ndarray:
     """Raise AvatarBuildError when the recording cannot become an avatar; return the frontal
     frames (bool per frame)."""
     n = len(tr.times)
+    # the full detector (small faces included) on a few frames: how many faces, how large
+    found = [detect_faces(f) for f in tr.samples]
+    sizes = [[f.eye_distance for f in faces] for faces in found]
+    several = sum(len(s) > 1 and s[1] > 0.5 * s[0] for s in sizes)
+    if several > len(sizes) / 2 or (tr.n_faces > 1).mean() > c.max_multi_face_share:
+        raise AvatarBuildError("several faces in the recording: one person only")
+    main = [s[0] for s in sizes if s]
+    if len(main) > len(sizes) / 2 and np.median(main) < c.min_eye_distance_px:
+        raise AvatarBuildError(_too_small(float(np.median(main)), c))
+    if n and np.median(tr.brightness) < c.min_brightness and tr.ok.mean() < c.min_face_share:
+        raise AvatarBuildError(_too_dark(float(np.median(tr.brightness)), c))
     if n == 0 or not tr.ok.any():
         raise AvatarBuildError("no face found in the recording")
     if tr.ok.mean() < c.min_face_share:
@@ -62,19 +87,11 @@ def check_track(tr: Track, fps: float, c: VideoChecks) -> np.ndarray:
             f"the face is lost in {100 * (1 - tr.ok.mean()):.0f}% of the frames "
             "(keep the whole face in view)"
         )
-    if (tr.n_faces > 1).mean() > c.max_multi_face_share:
-        raise AvatarBuildError("several faces in the recording: one person only")
     iod = np.array([g.eye_distance(lm) for lm in tr.landmarks[tr.ok]])
     if np.median(iod) < c.min_eye_distance_px:
-        raise AvatarBuildError(
-            f"face too small: {np.median(iod):.0f} px between the eye corners, "
-            f"at least {c.min_eye_distance_px:.0f} px needed (move closer or record in higher resolution)"
-        )
+        raise AvatarBuildError(_too_small(float(np.median(iod)), c))
     if np.median(tr.brightness[tr.ok]) < c.min_brightness:
-        raise AvatarBuildError(
-            f"too dark: face brightness {np.median(tr.brightness[tr.ok]):.0f}/255, "
-            f"at least {c.min_brightness:.0f} needed"
-        )
+        raise AvatarBuildError(_too_dark(float(np.median(tr.brightness[tr.ok])), c))
     if n > 2 and np.median(tr.bg_shift[1:]) > c.max_camera_motion:
         raise AvatarBuildError("too much camera motion: use a tripod or hold the camera still")
     poses = np.zeros((n, 3))

@@ -9,7 +9,7 @@ scaled down first: the mesh model works on a 192 px face crop anyway.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -17,6 +17,8 @@ import numpy as np
 N_LANDMARKS = 468
 THUMB = 48  # side of the grey thumbnails used to compare frames
 MAX_TRACK_SIDE = 960  # frames are scaled to at most this side before tracking
+MOTION_SIDE = 160  # side of the grey frames used to measure camera motion
+N_SAMPLES = 5  # frames kept for the slower full face detection of the checks
 
 
 @dataclass(slots=True)
@@ -31,6 +33,7 @@ class Track:
     thumbs: np.ndarray  # (N, THUMB, THUMB) uint8 grey frame thumbnails
     bg_shift: np.ndarray  # (N,) background motion from the previous frame, in frame widths
     size: tuple[int, int]  # width, height
+    samples: list[np.ndarray] = field(default_factory=list)  # a few frames spread over the clip
 
 
 def _face_mesh():
@@ -48,16 +51,21 @@ def _face_mesh():
 def _bg_shift(
     prev: np.ndarray, cur: np.ndarray, face_box: tuple[int, int, int, int] | None
 ) -> float:
-    """Shift of the background between two thumbnails (phase correlation, face blanked)."""
-    a = prev.astype(np.float32)
-    b = cur.astype(np.float32)
+    """Median motion of background corners between two small grey frames, in frame widths
+    (0 when the background has too little texture to tell, and then no motion shows either)."""
+    mask = np.full(prev.shape, 255, np.uint8)
     if face_box is not None:
         x0, y0, x1, y1 = face_box
-        a[y0:y1, x0:x1] = a.mean()
-        b[y0:y1, x0:x1] = b.mean()
-    win = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(a, b, win)
-    return float(np.hypot(dx, dy)) / a.shape[1]
+        mask[y0:y1, x0:x1] = 0
+    pts = cv2.goodFeaturesToTrack(prev, 80, 0.01, 4, mask=mask)
+    if pts is None or len(pts) < 8:
+        return 0.0
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(15, 15), maxLevel=2)
+    good = st.ravel() == 1
+    if good.sum() < 8:
+        return 0.0
+    d = (nxt - pts).reshape(-1, 2)[good]
+    return float(np.linalg.norm(np.median(d, axis=0))) / prev.shape[1]
 
 
 def track_frames(
@@ -70,13 +78,17 @@ def track_frames(
     fm = _face_mesh()
     times, lms, oks, nf, br, th, bs = [], [], [], [], [], [], []
     size = (0, 0)
-    prev_thumb = None
+    prev_motion = None
+    samples: list[np.ndarray] = []
+    sample_at = set(np.linspace(0, max(0, n_expected - 1), N_SAMPLES).astype(int).tolist())
     try:
         for i, (t, rgb) in enumerate(frames):
             if cancelled is not None and cancelled():
                 raise InterruptedError("build cancelled")
             h, w = rgb.shape[:2]
             size = (w, h)
+            if i in sample_at:
+                samples.append(rgb)
             scale = min(1.0, MAX_TRACK_SIDE / max(w, h))
             small = (
                 cv2.resize(rgb, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
@@ -87,6 +99,8 @@ def track_frames(
             faces = res.multi_face_landmarks or []
             grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
             thumb = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+            ms = MOTION_SIDE / max(w, h)
+            motion = cv2.resize(grey, (int(w * ms), int(h * ms)), interpolation=cv2.INTER_AREA)
             box_t = None
             if faces:
                 pts = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark], np.float32)
@@ -96,14 +110,14 @@ def track_frames(
                 fx0, fy0, fx1, fy1 = (int(v * scale) for v in (x0, y0, x1, y1))
                 face = grey[fy0 : max(fy1, fy0 + 1), fx0 : max(fx1, fx0 + 1)]
                 br.append(float(face.mean()) if face.size else float(grey.mean()))
-                # the face box in thumbnail pixels, with a margin for hair and shoulders
-                sx, sy = THUMB / w, THUMB / h
+                # the face box in motion-frame pixels, with a margin for hair and shoulders
+                sx, sy = ms, ms
                 mx, my = (x1 - x0) * 0.4, (y1 - y0) * 0.4
                 box_t = (
                     max(0, int((x0 - mx) * sx)),
                     max(0, int((y0 - my) * sy)),
-                    min(THUMB, int((x1 + mx) * sx) + 1),
-                    THUMB,
+                    min(motion.shape[1], int((x1 + mx) * sx) + 1),
+                    motion.shape[0],
                 )
                 lms.append(pts)
                 oks.append(True)
@@ -112,8 +126,8 @@ def track_frames(
                 lms.append(np.zeros((N_LANDMARKS, 3), np.float32))
                 oks.append(False)
             nf.append(len(faces))
-            bs.append(0.0 if prev_thumb is None else _bg_shift(prev_thumb, thumb, box_t))
-            prev_thumb = thumb
+            bs.append(0.0 if prev_motion is None else _bg_shift(prev_motion, motion, box_t))
+            prev_motion = motion
             th.append(thumb)
             times.append(t)
             if progress is not None and i % 10 == 0:
@@ -140,4 +154,5 @@ def track_frames(
         np.stack(th),
         np.array(bs),
         size,
+        samples,
     )
