@@ -614,7 +614,9 @@ class StreamTask:
         if d is self._current:
             self._current = None
             self._playing.remove(d)
-            self._rollback(max(self._audio_next, d.begin_chunk or 0), d.first_frame)
+            # Its mouth shapes go too (none exist before it was placed on the timeline).
+            frame = d.first_frame if d.first_chunk is not None else self._frame_next + 1_000_000
+            self._rollback(max(self._audio_next, d.begin_chunk or 0), frame)
         else:
             with contextlib.suppress(ValueError):
                 self._queue.remove(d)
