@@ -1,0 +1,273 @@
+"""The photo avatar renderer: FrameParams -> RGBA frame of one picture brought to life.
+
+Per frame it sums precomputed warp bases (see `photo_rig`), inverts the face's knot chains on a
+coarse grid, upsamples the backward map over the person's region only, lets the eyelids close at
+full resolution, remaps once and paints the mouth interior where the lips part. Pixels outside the
+person are never touched.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from avatar.render.photo_mouth import draw_mouth_interior
+from avatar.render.photo_rig import EyeModel, PhotoRig
+from avatar.types import AvatarRenderer, FrameParams
+
+CLOSE_AT_REST_OPENING = 0.06  # a source mouth open wider (gap / eye distance) is closed at rest
+
+
+class PhotoRenderer(AvatarRenderer):
+    """Renders one photo avatar. `remove_background` makes everything but the person transparent
+    (for the compositor's background); otherwise the picture's own background stays."""
+
+    def __init__(
+        self,
+        rig: PhotoRig,
+        actions: list[str] | None = None,
+        remove_background: bool = False,
+        close_mouth_at_rest: bool | None = None,
+    ) -> None:
+        self.rig = rig
+        self.size = (rig.w, rig.h)
+        self._actions = list(actions or [])
+        src = rig.rgba.copy()
+        if remove_background:
+            src[..., 3] = np.minimum(src[..., 3], rig.person_alpha)
+        self._src = np.ascontiguousarray(src)
+        if close_mouth_at_rest is None:
+            close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
+        self.close_at_rest = close_mouth_at_rest
+        x0, y0, x1, y1 = rig.roi
+        self._roi_slices = (slice(y0, y1), slice(x0, x1))
+
+    def action_names(self) -> list[str]:
+        return list(self._actions)
+
+    # --- parameters -> coefficients ------------------------------------------------------------
+
+    def _coefficients(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, float]:
+        r = self.rig
+        m = p.mouth
+        press = min(max(m.lip_press, 0.0), 1.0)
+        jaw = min(max(m.jaw_open, 0.0), 1.2)
+        rnd = min(max(m.lip_round, 0.0), 1.0)
+        gap = r.max_gap * (jaw + 0.22 * rnd * (1 - jaw)) * (1 - press)
+        close = 1.0 if self.close_at_rest else press
+        smile = min(max(p.smile, -0.5), 1.0)
+        chain = np.array(
+            [gap, close, press, rnd, smile, min(max(p.brow_raise, -0.5), 1.0)], np.float32
+        )
+        corner = r.E * (0.07 * m.lip_width + 0.045 * smile) - 0.28 * r.w_o * rnd
+        roll = math.radians(p.head_roll)
+        body = np.array(
+            [
+                p.head_dx * r.face_h,
+                p.head_dy * r.face_h,
+                math.cos(roll) - 1,
+                -math.sin(roll),
+                math.sin(math.radians(p.head_yaw)),
+                math.sin(math.radians(p.head_pitch)),
+                p.breath * 0.03 * r.E,
+                -math.radians(1.2) * p.sway,
+            ],
+            np.float32,
+        )
+        return body, chain, float(corner)
+
+    # --- the face chain ------------------------------------------------------------------------
+
+    def _chain_table(self, chain: np.ndarray) -> np.ndarray:
+        r = self.rig
+        tab = r.chain_pos + (chain @ r.chain_bases_flat).reshape(r.chain_pos.shape)
+        ul, ll = tab[:, r.K_UL], tab[:, r.K_LL]
+        mid = np.where(ll < ul, (ul + ll) / 2, 0)
+        cross = ll < ul
+        tab[cross, r.K_UL] = mid[cross]
+        tab[cross, r.K_LL] = mid[cross]
+        return np.maximum.accumulate(tab, axis=1)
+
+    def _face_grid(self, tab: np.ndarray, corner: float) -> np.ndarray:
+        """Backward displacement (image pixels) on the face grid."""
+        r = self.rig
+        u, v = r.face_grid_uv[:, 0], r.face_grid_uv[:, 1]
+        # Horizontal chain inverse: corners at ±w_o moved by `corner`, edges fixed.
+        if corner != 0.0:
+            edge, wo = r.h_knots
+            c = corner * r.face_h_taper
+            wo2 = wo + c
+            a = np.abs(u)
+            inner = a * (wo / wo2)
+            outer = wo + (a - wo2) * ((edge - wo) / (edge - wo2))
+            us = np.sign(u) * np.where(a < wo2, inner, np.where(a < edge, outer, a))
+        else:
+            us = u
+        # Vertical chain inverse at column us.
+        fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
+        i = fi.astype(np.int32)
+        f = (fi - i)[:, None].astype(np.float32)
+        pos = r.chain_pos
+        P = pos[i] * (1 - f) + pos[i + 1] * f
+        Pp = tab[i] * (1 - f) + tab[i + 1] * f
+        k = np.clip((Pp <= v[:, None]).sum(1) - 1, 0, pos.shape[1] - 2)
+        lo = np.take_along_axis(Pp, k[:, None], 1)[:, 0]
+        hi = np.take_along_axis(Pp, k[:, None] + 1, 1)[:, 0]
+        slo = np.take_along_axis(P, k[:, None], 1)[:, 0]
+        shi = np.take_along_axis(P, k[:, None] + 1, 1)[:, 0]
+        den = hi - lo
+        frac = np.where(den > 1e-4, (v - lo) / np.where(den > 1e-4, den, 1), 0.0)
+        vs = np.where(v < Pp[:, 0], v, np.where(v >= Pp[:, -1], v, slo + frac * (shi - slo)))
+        du, dv = us - u, vs - v
+        ax, vx = r.frame.u_axis, r.frame.v_axis
+        d = np.stack([du * ax[0] + dv * vx[0], du * ax[1] + dv * vx[1]], -1)
+        return d.reshape(*r.face_grid_shape, 2).astype(np.float32)
+
+    def _face_forward(self, tab: np.ndarray, corner: float, idx: np.ndarray) -> np.ndarray:
+        """Where landmarks `idx` (lying on the lip knots) go under the face chains (image px)."""
+        r = self.rig
+        uv = r.uv[idx]
+        u = uv[:, 0]
+        k = np.where(np.isin(idx, r.inner_upper), r.K_UL, r.K_LL)
+        fi = np.clip((u - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
+        i = fi.astype(np.int32)
+        f = fi - i
+        d_now = tab[i, k] * (1 - f) + tab[i + 1, k] * f
+        d_src = r.chain_pos[i, k] * (1 - f) + r.chain_pos[i + 1, k] * f
+        v2 = uv[:, 1] + (d_now - d_src)
+        if corner != 0.0:
+            edge, wo = r.h_knots
+            c = corner * r.h_taper(v2)
+            a = np.abs(u)
+            a2 = np.where(
+                a < wo, a * (wo + c) / wo, wo + c + (a - wo) * (edge - wo - c) / (edge - wo)
+            )
+            u = np.sign(u) * a2
+        return r.frame.to_image(np.stack([u, v2], -1))
+
+    # --- body helpers --------------------------------------------------------------------------
+
+    def _body_at(self, grid: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Backward body displacement (with the outline fade) at image points, bilinear."""
+        r = self.rig
+        x0, y0 = r.body_origin
+        c = r.body_cell
+        gx = np.clip((pts[:, 0] - x0 - (c - 1) / 2) / c, 0, grid.shape[1] - 1.001)
+        gy = np.clip((pts[:, 1] - y0 - (c - 1) / 2) / c, 0, grid.shape[0] - 1.001)
+        ix, iy = gx.astype(np.int32), gy.astype(np.int32)
+        fx, fy = (gx - ix)[:, None], (gy - iy)[:, None]
+        d = (
+            grid[iy, ix] * (1 - fx) * (1 - fy)
+            + grid[iy, ix + 1] * fx * (1 - fy)
+            + grid[iy + 1, ix] * (1 - fx) * fy
+            + grid[iy + 1, ix + 1] * fx * fy
+        )
+        rx0, ry0 = r.roi[0], r.roi[1]
+        mx = np.clip(np.round(pts[:, 0]).astype(int) - rx0, 0, r.m_in.shape[1] - 1)
+        my = np.clip(np.round(pts[:, 1]).astype(int) - ry0, 0, r.m_in.shape[0] - 1)
+        return d * r.m_in[my, mx][:, None]
+
+    def _forward_body(self, grid: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Output positions of source points: solve x + d(x) = p by fixed-point iteration."""
+        x = pts.astype(np.float64)
+        for _ in range(3):
+            x = pts - self._body_at(grid, x)
+        return x
+
+    # --- eyes ----------------------------------------------------------------------------------
+
+    def _eye(
+        self, mapxy: np.ndarray, eye: EyeModel, shift: np.ndarray, blink: float, gx: float
+    ) -> None:
+        r = self.rig
+        rx0, ry0, rx1, ry1 = r.roi
+        bx0, by0, bx1, by1 = eye.box
+        sx, sy = int(round(shift[0])), int(round(shift[1]))
+        x0, y0 = max(bx0 + sx - 2, rx0), max(by0 + sy - 2, ry0)
+        x1, y1 = min(bx1 + sx + 2, rx1), min(by1 + sy + 2, ry1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        sub = mapxy[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+        d = sub - eye.origin
+        u = d[..., 0] * eye.u_axis[0] + d[..., 1] * eye.u_axis[1]
+        v = d[..., 0] * eye.v_axis[0] + d[..., 1] * eye.v_axis[1]
+        top = np.interp(u, eye.u_tab, eye.top_tab)
+        bot = np.interp(u, eye.u_tab, eye.bot_tab)
+        gap = bot - top
+        tp = top + 0.82 * blink * gap
+        bp = bot - 0.18 * blink * gap
+        va, vb = eye.v_above, eye.v_below
+        s1 = va + (v - va) * (top - va) / np.maximum(tp - va, 1e-3)
+        den = bp - tp
+        s2 = top + (v - tp) * np.where(den > 1e-3, gap / np.where(den > 1e-3, den, 1), 0)
+        s3 = bot + (v - bp) * (vb - bot) / np.maximum(vb - bp, 1e-3)
+        vs = np.where(v < tp, s1, np.where(v < bp, s2, s3))
+        band = (v >= va) & (v <= vb) & (np.abs(u) <= eye.half_width)
+        vs = np.where(band, vs, v)
+        us = u
+        if gx != 0.0 and blink < 0.95:
+            inside = (v > tp) & (v < bp)
+            rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
+            us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
+        sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
+        sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
+
+    # --- the frame -----------------------------------------------------------------------------
+
+    def render(self, params: FrameParams, t: float) -> np.ndarray:
+        r = self.rig
+        body, chain, corner = self._coefficients(params)
+        grid = (body @ r.body_bases_flat).reshape(*r.body_grid_shape, 2)
+        x0, y0, x1, y1 = r.roi
+        c = r.body_cell
+        dense = cv2.resize(grid, None, fx=c, fy=c, interpolation=cv2.INTER_LINEAR)
+        dense = dense[: y1 - y0, : x1 - x0]
+        tab = self._chain_table(chain)
+        # Where the mouth, the eyes and the inner lips go: one fixed-point solve for all.
+        idx = np.concatenate([r.inner_upper, r.inner_lower])
+        anchors = np.concatenate(
+            [r.frame.origin[None], r.eyes[0].origin[None], r.eyes[1].origin[None],
+             self._face_forward(tab, corner, idx)]
+        )  # fmt: skip
+        moved = self._forward_body(grid, anchors)
+        head = moved[0] - r.frame.origin
+        # The face layer rides on the head: place it where the mouth has moved to.
+        fgrid = self._face_grid(tab, corner)
+        fc = r.face_cell
+        fd = (
+            fgrid
+            if fc == 1
+            else cv2.resize(fgrid, None, fx=fc, fy=fc, interpolation=cv2.INTER_LINEAR)
+        )
+        self._paste(dense, fd, r.face_box, head)
+        mapxy = cv2.multiply(dense, r.m_in2)
+        cv2.add(mapxy, r.identity, dst=mapxy)
+        blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
+        if blink > 0.0 or params.gaze_x != 0.0:
+            for k, eye in enumerate(r.eyes):
+                self._eye(mapxy, eye, moved[1 + k] - eye.origin, blink, params.gaze_x)
+        frame = self._src.copy()
+        ys, xs = self._roi_slices
+        cv2.remap(
+            self._src, mapxy, None, cv2.INTER_LINEAR, dst=frame[ys, xs],
+            borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        lips = moved[3:]
+        n = len(r.inner_upper)
+        draw_mouth_interior(frame, lips[:n], lips[n:], r.frame.v_axis, r.E, r.look)
+        return frame
+
+    def _paste(self, dense: np.ndarray, fd: np.ndarray, box: tuple, shift: np.ndarray) -> None:
+        r = self.rig
+        rx0, ry0, rx1, ry1 = r.roi
+        fx0, fy0, fx1, fy1 = box
+        sx, sy = int(round(shift[0])), int(round(shift[1]))
+        x0, y0 = max(fx0 + sx, rx0), max(fy0 + sy, ry0)
+        x1, y1 = min(fx1 + sx, rx1), min(fy1 + sy, ry1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        dense[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] += fd[
+            y0 - sy - fy0 : y1 - sy - fy0, x0 - sx - fx0 : x1 - sx - fx0
+        ]

@@ -1,0 +1,380 @@
+"""Everything the photo renderer precomputes per avatar: warp bases, knot tables, eye and mouth
+models. Built once when a renderer loads, so each frame is only small sums and one remap.
+
+Three layers of warp, all backward maps (output pixel -> where to read in the source):
+- body: a coarse image-aligned grid of displacement bases (head shift/roll/yaw/pitch, breathing,
+  sway), combined linearly per frame and faded to exactly zero outside the person mask;
+- face: per column of the face frame a chain of knots (brow, eye line, cheek, lips, chin, neck)
+  whose vertical positions move linearly with the parameters; the piecewise-linear chain is
+  inverted exactly, so lips part along their own line and a closed mouth can open (and an open
+  one close) without folds; mouth corners move along a second, horizontal chain;
+- eyelids: the same chain idea per eye at full resolution in a small box, so lids meet fully.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from avatar.face import geometry as g
+from avatar.face.geometry import FaceFrame
+
+ALPHA_UPPER = 0.2  # share of a mouth opening taken by the upper lip; the jaw takes the rest
+TABLE_SIZE = 160  # samples of the knot tables along u
+
+
+def smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((np.asarray(x, np.float64) - a) / max(b - a, 1e-9), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _curve(uv: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(u sorted, v) of landmark points, for np.interp (constant beyond the ends)."""
+    p = uv[idx]
+    order = np.argsort(p[:, 0])
+    u, v = p[order, 0], p[order, 1]
+    u = u + np.arange(len(u)) * 1e-6  # np.interp wants increasing u
+    return u, v
+
+
+@dataclass(slots=True)
+class EyeModel:
+    """One eye in its own frame: lid curves over u, the box in source pixels."""
+
+    origin: np.ndarray
+    u_axis: np.ndarray
+    v_axis: np.ndarray
+    u_tab: np.ndarray
+    top_tab: np.ndarray
+    bot_tab: np.ndarray
+    v_above: float
+    v_below: float
+    gap_max: float
+    half_width: float
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels
+
+
+@dataclass(slots=True)
+class MouthLook:
+    """Colours of the synthesized mouth interior, lit like the face (RGB floats)."""
+
+    cavity: np.ndarray
+    teeth: np.ndarray
+    tongue: np.ndarray
+    light: float
+
+
+class PhotoRig:
+    """Precomputed warp model of one photo avatar (see the module docstring)."""
+
+    def __init__(
+        self, rgba: np.ndarray, mask: np.ndarray, points: np.ndarray, z: np.ndarray
+    ) -> None:
+        self.rgba = np.ascontiguousarray(rgba)
+        self.h, self.w = rgba.shape[:2]
+        self.points = points.astype(np.float64)
+        self.frame = FaceFrame.from_points(self.points)
+        self.uv = self.frame.to_local(self.points)
+        E = self.frame.unit
+        self.E = E
+        uv = self.uv
+        oval = uv[g.FACE_OVAL]
+        self.W = float(np.abs(oval[:, 0]).max())  # face half width
+        self.face_h = float(oval[:, 1].max() - oval[:, 1].min())
+        self.v_chin0 = float(uv[g.CHIN, 1])
+        self.v_forehead = float(oval[:, 1].min())
+        # Forward relief of each landmark (nose > cheeks > face edge), for yaw/pitch parallax.
+        zr = float(np.median(z[g.FACE_OVAL])) - z.astype(np.float64)
+        self._z = np.clip(zr, 0, None) * 0.5
+        self._build_mask(mask)
+        self._build_body()
+        self._build_face_chain()
+        self._build_face_grid()
+        self.eyes = [
+            self._build_eye(g.EYE_A_UPPER, g.EYE_A_LOWER),
+            self._build_eye(g.EYE_B_UPPER, g.EYE_B_LOWER),
+        ]
+        self.look = self._mouth_look()
+        self.inner_upper = np.array(g.UPPER_INNER_LIP)
+        self.inner_lower = np.array(g.LOWER_INNER_LIP)
+        gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
+        self.rest_gap = float(max(gap.max(), 0.0))
+        self.max_gap = 0.36 * E  # inner-lip gap at jaw_open = 1 ("a")
+
+    # --- person mask and the body layer --------------------------------------------------------
+
+    def _build_mask(self, mask: np.ndarray) -> None:
+        E = self.E
+        binary = (mask > 127).astype(np.uint8)
+        ys, xs = np.nonzero(binary)
+        if len(xs) == 0:
+            binary[:] = 1
+            ys, xs = np.nonzero(binary)
+        self.person_alpha = mask
+        # Distance inside the person, with the picture's edges counted as inside: a body cut
+        # by the frame may move at the frame's edge.
+        pad = 1
+        padded = cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
+        fall = max(3.0, 0.22 * E)  # must exceed the largest displacement near the outline
+        m_in = smoothstep(0.0, fall, dist - 1.0).astype(np.float32)
+        x0, y0 = max(int(xs.min()) - 2, 0), max(int(ys.min()) - 2, 0)
+        x1, y1 = min(int(xs.max()) + 3, self.w), min(int(ys.max()) + 3, self.h)
+        self.roi = (x0, y0, x1, y1)
+        self.m_in = np.ascontiguousarray(m_in[y0:y1, x0:x1])
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        self.identity = np.ascontiguousarray(np.stack([gx, gy], -1))
+        self.person_bottom = float(ys.max())
+        self.person_top = float(ys.min())
+        self.person_cx = float(xs.mean())
+
+    def _build_body(self) -> None:
+        E, fr = self.E, self.frame
+        x0, y0, x1, y1 = self.roi
+        # Integer cells with points at cell centres, so cv2.resize by the cell size upsamples
+        # the grid exactly onto the pixels (faster than a remap).
+        cell = int(max(4, min(12, round(E / 10))))
+        gw = int(np.ceil((x1 - x0) / cell)) + 1
+        gh = int(np.ceil((y1 - y0) / cell)) + 1
+        gx = x0 + np.arange(gw) * cell + (cell - 1) / 2
+        gy = y0 + np.arange(gh) * cell + (cell - 1) / 2
+        X, Y = np.meshgrid(gx, gy)
+        pts = np.stack([X, Y], -1)
+        uv = fr.to_local(pts)
+        u, v = uv[..., 0], uv[..., 1]
+        # Head weight: 1 on the head, fading down the neck.
+        w_h = 1 - smoothstep(self.v_chin0 + 0.05 * E, self.v_chin0 + 0.6 * E, v)
+        # Depth of a head-shaped ellipsoid plus the face's own relief (nose), for yaw/pitch.
+        vc = v - (self.v_chin0 + self.v_forehead) / 2
+        ell = 1 - (u / (1.1 * self.W)) ** 2 - (vc / (0.62 * self.face_h + 0.2 * E)) ** 2
+        depth = 0.75 * self.W * np.sqrt(np.clip(ell, 0, None))
+        depth += self._relief(pts)
+        pivot = fr.to_image(np.array([0.0, self.v_chin0 + 0.35 * E]))
+        dxp, dyp = X - pivot[0], Y - pivot[1]
+        # Breathing lifts everything above the shoulders, fading to zero at the bottom.
+        y_sh = fr.to_image(np.array([0.0, self.v_chin0 + 0.6 * E]))[1]
+        y_b = max(self.person_bottom, y_sh + 1)
+        r_breath = np.clip((y_b - Y) / max(y_b - y_sh, 1.0), 0, 1)
+        # Sway: a lean about the bottom centre of the person.
+        pb = np.array([self.person_cx, max(self.person_bottom, self.h - 1)])
+        r_sway = np.clip((pb[1] - Y) / max(pb[1] - self.person_top, 1.0), 0, 1) ** 1.5
+        sx, sy = X - pb[0], Y - pb[1]
+        zero = np.zeros_like(X)
+        bases = [
+            (-w_h, zero),  # head shift x (px)
+            (zero, -w_h),  # head shift y (px)
+            (w_h * dxp, w_h * dyp),  # roll: * (cos - 1)
+            (-w_h * dyp, w_h * dxp),  # roll: * (-sin)
+            (-w_h * depth, zero),  # yaw: * sin
+            (zero, -w_h * depth),  # pitch: * sin
+            (zero, r_breath),  # breath (px up)
+            (-sy * r_sway, sx * r_sway),  # sway: * (-angle)
+        ]
+        self.body_bases = np.stack([np.stack(b, -1) for b in bases]).astype(np.float32)
+        self.body_grid_shape = (gh, gw)
+        self.body_bases_flat = self.body_bases.reshape(len(bases), -1)
+        self.body_cell = cell
+        self.body_origin = (float(x0), float(y0))
+        self.m_in2 = np.ascontiguousarray(np.repeat(self.m_in[..., None], 2, -1))
+
+    def _relief(self, pts: np.ndarray) -> np.ndarray:
+        """Forward relief of the face (nose > cheeks), 0 outside the face, smooth."""
+        from scipy.interpolate import griddata
+
+        zf = self._z
+        rel = griddata(self.points, zf, pts.reshape(-1, 2), method="linear", fill_value=0.0)
+        rel = rel.reshape(pts.shape[:2]).astype(np.float32)
+        return cv2.GaussianBlur(rel, (0, 0), 1.0)
+
+    # --- face chains ---------------------------------------------------------------------------
+
+    def _build_face_chain(self) -> None:
+        E, W, uv = self.E, self.W, self.uv
+        U = 1.35 * W
+        ut = np.linspace(-U, U, TABLE_SIZE)
+        self.u_tab0, self.u_tab_step = float(ut[0]), float(ut[1] - ut[0])
+
+        def cv(idx: list[int]) -> np.ndarray:
+            cu, cvv = _curve(uv, idx)
+            return np.interp(ut, cu, cvv)
+
+        brow = cv(g.BROW_A + g.BROW_B)
+        # The eye knot follows the upper lids, so raised brows stretch the skin above the eyes,
+        # not the eyes.
+        eye = cv(g.EYE_A_UPPER + g.EYE_B_UPPER)
+        eye_mid = cv(g.EYE_A_UPPER + g.EYE_A_LOWER + g.EYE_B_UPPER + g.EYE_B_LOWER)
+        ulo, ul = cv(g.UPPER_OUTER_LIP), cv(g.UPPER_INNER_LIP)
+        ll, llo = cv(g.LOWER_INNER_LIP), cv(g.LOWER_OUTER_LIP)
+        lower_oval = [i for i in g.FACE_OVAL if uv[i, 1] > 0]
+        chin = cv(lower_oval)
+        chin = np.maximum(chin, llo + 0.15 * E)
+        top = np.full_like(ut, self.v_forehead - 0.25 * E)
+        neck = chin + 0.5 * E
+        bottom = np.full_like(ut, neck.max() + 0.15 * E)
+        cheek = eye_mid + 0.5 * (ulo - eye_mid)
+        pos = np.stack([top, brow, eye, cheek, ulo, ul, ll, llo, chin, neck, bottom], 1)
+        pos = np.maximum.accumulate(pos, 1)
+        self.K_UL, self.K_LL = 5, 6
+        a = np.abs(ut)
+        w_i = max(abs(uv[78, 0]), abs(uv[308, 0]), 1e-3)
+        w_o = max(abs(uv[61, 0]), abs(uv[291, 0]), 1e-3)
+        self.w_o = w_o
+        lat = 1 - smoothstep(1.0 * W, 1.3 * W, a)
+        p_in = np.sqrt(np.clip(1 - (a / w_i) ** 2, 0, 1))
+        p_out = np.sqrt(np.clip(1 - (a / w_o) ** 2, 0, 1))
+        jaw = 1 - 0.7 * smoothstep(0.35 * W, 1.0 * W, a)
+        src_gap = np.clip(ll - ul, 0, None)
+        g0 = max(float(src_gap.max()), 1e-6)
+        K = pos.shape[1]
+        zero = np.zeros((TABLE_SIZE, K))
+        # open: per pixel of added inner-lip gap at the centre
+        op = zero.copy()
+        op[:, 4] = op[:, 5] = -ALPHA_UPPER * p_in
+        op[:, 6] = (1 - ALPHA_UPPER) * p_in
+        op[:, 7] = (1 - ALPHA_UPPER) * np.maximum(p_out, p_in)
+        op[:, 8] = (1 - ALPHA_UPPER) * np.maximum(jaw, op[:, 7] / (1 - ALPHA_UPPER))
+        op[:, 4] *= 0.8  # the upper lip's outer edge moves a bit less than its inner edge
+        # close: lips meet where they were apart in the source (per unit of closure)
+        cl = zero.copy()
+        cl[:, 4] = cl[:, 5] = ALPHA_UPPER * src_gap
+        cl[:, 6] = cl[:, 7] = -(1 - ALPHA_UPPER) * src_gap
+        cl[:, 8] = -(1 - ALPHA_UPPER) * g0 * jaw * smoothstep(0, 1, src_gap / g0 + 0.5)
+        # press: lips thin and roll in
+        t_u, t_l = np.clip(ul - ulo, 0, None), np.clip(llo - ll, 0, None)
+        pr = zero.copy()
+        pr[:, 4] = 0.35 * t_u
+        pr[:, 7] = -0.3 * t_l
+        # round: lips push out (thicker), the mouth narrows along the horizontal chain
+        rd = zero.copy()
+        rd[:, 4] = -0.15 * t_u
+        rd[:, 7] = 0.15 * t_l
+        # smile: corners and cheeks up
+        sc = smoothstep(0.15 * w_o, 1.0 * w_o, a) * (1 - smoothstep(w_o, w_o + 0.45 * E, a))
+        sm = zero.copy()
+        sm[:, 4:8] = (-0.075 * E * sc)[:, None]
+        sm[:, 3] = -0.04 * E * smoothstep(0.1 * E, 0.35 * E, a) * (1 - smoothstep(W, 1.2 * W, a))
+        sm[:, 8] = -0.02 * E * sc
+        # brows up
+        brow_span = max(abs(uv[g.BROW_A, 0]).max(), abs(uv[g.BROW_B, 0]).max())
+        br = zero.copy()
+        br[:, 1] = -0.09 * E * (1 - smoothstep(brow_span, brow_span + 0.25 * E, a))
+        br[:, 1] *= 0.75 + 0.25 * smoothstep(0.05 * E, 0.3 * E, a)  # less in the middle
+        br[:, 2] = 0.12 * br[:, 1]  # the upper lids follow a little
+        self.chain_pos = pos.astype(np.float32)
+        self.chain_bases = (np.stack([op, cl, pr, rd, sm, br]) * lat[None, :, None]).astype(
+            np.float32
+        )
+        self.chain_bases_flat = self.chain_bases.reshape(6, -1)
+        # Horizontal chain (mouth corners), active on the mouth's rows only.
+        v_top_m = float(ulo.min()) - 0.1 * E
+        v_bot_m = float(llo.max()) + 0.1 * E
+        self.h_rows = (v_top_m - 0.35 * E, v_top_m, v_bot_m, v_bot_m + 0.45 * E)
+        self.h_knots = (1.3 * W, w_o)
+
+    def h_taper(self, v: np.ndarray) -> np.ndarray:
+        a, b, c, d = self.h_rows
+        return smoothstep(a, b, v) * (1 - smoothstep(c, d, v))
+
+    def _build_face_grid(self) -> None:
+        fr = self.frame
+        U = 1.35 * self.W
+        corners = np.array(
+            [
+                [-U, self.chain_pos[:, 0].min()],
+                [U, self.chain_pos[:, 0].min()],
+                [-U, self.chain_pos[:, -1].max()],
+                [U, self.chain_pos[:, -1].max()],
+            ]
+        )
+        img = fr.to_image(corners)
+        fx0, fy0 = np.floor(img.min(0)).astype(int)
+        fx1, fy1 = np.ceil(img.max(0)).astype(int) + 1
+        side = max(fx1 - fx0, fy1 - fy0)
+        cell = int(max(1, round(side / 110.0)))
+        gw = int(np.ceil((fx1 - fx0) / cell)) + 1
+        gh = int(np.ceil((fy1 - fy0) / cell)) + 1
+        X, Y = np.meshgrid(
+            fx0 + np.arange(gw) * cell + (cell - 1) / 2, fy0 + np.arange(gh) * cell + (cell - 1) / 2
+        )
+        pts = np.stack([X, Y], -1).reshape(-1, 2)
+        uv = fr.to_local(pts)
+        self.face_grid_shape = (gh, gw)
+        self.face_cell = cell
+        self.face_grid_uv = uv.astype(np.float32)
+        self.face_box = (int(fx0), int(fy0), int(fx1), int(fy1))
+        self.face_h_taper = self.h_taper(uv[:, 1]).astype(np.float32)
+
+    # --- eyes ----------------------------------------------------------------------------------
+
+    def _build_eye(self, upper: list[int], lower: list[int]) -> EyeModel:
+        p = self.points
+        c_a, c_b = p[upper[0]], p[upper[-1]]
+        ax = c_b - c_a
+        half = float(np.linalg.norm(ax)) / 2
+        ax = ax / max(2 * half, 1e-6)
+        if ax[0] < 0:
+            ax = -ax
+        vx = np.array([-ax[1], ax[0]])
+        if vx @ self.frame.v_axis < 0:
+            vx = -vx
+        origin = (c_a + c_b) / 2
+
+        def loc(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            d = p[idx] - origin
+            u, v = d @ ax, d @ vx
+            o = np.argsort(u)
+            return u[o] + np.arange(len(u)) * 1e-6, v[o]
+
+        ut = np.linspace(-half, half, 48)
+        top = np.interp(ut, *loc(upper))
+        bot = np.interp(ut, *loc(lower))
+        bot = np.maximum(bot, top)
+        gap_max = float((bot - top).max())
+        v_above = float(top.min() - max(1.6 * gap_max, 0.45 * half))
+        v_below = float(bot.max() + max(0.6 * gap_max, 0.2 * half))
+        corners = np.array(
+            [[-half, v_above], [half, v_above], [-half, v_below], [half, v_below]], np.float64
+        )
+        img = origin + corners[:, :1] * ax + corners[:, 1:] * vx
+        m = 2
+        x0, y0 = np.floor(img.min(0)).astype(int) - m
+        x1, y1 = np.ceil(img.max(0)).astype(int) + m + 1
+        return EyeModel(
+            origin.astype(np.float32),
+            ax.astype(np.float32),
+            vx.astype(np.float32),
+            ut.astype(np.float32),
+            top.astype(np.float32),
+            bot.astype(np.float32),
+            v_above,
+            v_below,
+            gap_max,
+            half,
+            (int(x0), int(y0), int(x1), int(y1)),
+        )
+
+    # --- mouth look ----------------------------------------------------------------------------
+
+    def _mouth_look(self) -> MouthLook:
+        rgb = self.rgba[..., :3].astype(np.float32)
+
+        def sample(idx: list[int]) -> np.ndarray:
+            r = max(1, int(self.E * 0.03))
+            vals = []
+            for i in idx:
+                x, y = np.clip(self.points[i].round().astype(int), 0, [self.w - 1, self.h - 1])
+                vals.append(
+                    rgb[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1].reshape(-1, 3)
+                )
+            return np.median(np.concatenate(vals), 0)
+
+        skin = sample(g.CHEEK_SKIN)
+        lip = sample(g.LIP_SKIN)
+        luma = float(skin @ np.array([0.299, 0.587, 0.114]))
+        light = float(np.clip(luma / 175.0, 0.45, 1.15))
+        cavity = lip * 0.18 + np.array([14.0, 4.0, 6.0])
+        teeth = np.array([238.0, 232.0, 220.0]) * (0.75 + 0.25 * light) * min(1.0, light + 0.1)
+        tongue = lip * 0.72 + np.array([25.0, 0.0, 0.0]) * light
+        return MouthLook(cavity, teeth, tongue, light)
