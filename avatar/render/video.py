@@ -107,9 +107,9 @@ class VideoAvatarRenderer(AvatarRenderer):
             name, t0 = self._action
             seq = self._actions[name]
             k = int(np.floor((t - t0) * self.fps + 1e-6))
-            if k >= len(seq) or k < 0:
-                self._action = None
-            else:
+            if k >= len(seq):
+                self._action = None  # done: back in the loop
+            elif k >= 0:
                 fade = max(1, int(round(ACTION_FADE_S * self.fps)))
                 w = min(1.0, (k + 1) / (fade + 1), (len(seq) - k) / (fade + 1))
                 frame = self._decode(seq, k)
