@@ -138,7 +138,7 @@ class StreamTask:
         self._max_inflight = max(1, max_inflight)
         self._ahead_s = ahead_s
         self._tracker_factory = tracker_factory
-        self._fps = config.fps
+        self._fps = max(1, int(config.fps))
         lookahead_ms = tracker_factory(config.fps).lookahead_ms
         # A frame's mouth needs audio to its end plus the tracker's look-ahead.
         self._lead = 1.0 / self._fps + lookahead_ms / 1000.0
