@@ -61,14 +61,14 @@ class TaskEvents:
                     self.on_drive_status(task_id, drive_id, DriveStatus.INTERRUPTED, "task ended")
                 self._live.remove(task_id)
             entry.reported = status
-        elif status not in ENDED:
-            return  # a task we no longer track: ignore stray reports
+        else:
+            return  # a task that has ended (or is not ours): ignore late and stray reports
         self.pending_tasks[task_id] = (int(status), reason)
         self._queue.put_nowait(("task", task_id, int(status), reason))
         detail = {
             "Status": int(status),
-            "RoomId": entry.room_id if entry else "",
-            "StreamId": entry.stream_id if entry else "",
+            "RoomId": entry.room_id,
+            "StreamId": entry.stream_id,
             "FailReason": reason or "",
         }
         self._callbacks.emit(3, task_id, detail)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import os
 import secrets
 import signal
@@ -54,6 +55,47 @@ def serve_directory(folder: Path) -> Iterator[str]:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class WebhookReceiver:
+    """A local webhook endpoint on 127.0.0.1 that records every POSTed JSON body with its arrival
+    time. `fail_first`: answer 500 to the first delivery of each event (by Nonce)."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.fail_first = fail_first
+        self.received: list[tuple[float, dict, int]] = []  # (time.monotonic(), body, answered)
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with receiver._lock:
+                    seen = any(b.get("Nonce") == body.get("Nonce") for _, b, _ in receiver.received)
+                    code = 500 if receiver.fail_first and not seen else 200
+                    receiver.received.append((time.monotonic(), body, code))
+                self.send_response(code)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/callback"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def events(self) -> list[tuple[float, dict, int]]:
+        with self._lock:
+            return list(self.received)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
 
 def free_port() -> int:
