@@ -1,0 +1,1 @@
+"""Speech recognition: a small interface (`base.ASR`), Whisper backends, streaming partials."""

