@@ -109,7 +109,12 @@ async def execute_job(
         if not work.done():
             cancel.set()
             work.cancel()
-    return await store.get(job_id)
+    final = await store.get(job_id)
+    if final is not None and final.status in jobs.FINAL:
+        audio = final.request.get("spec", {}).get("audio_file")
+        if audio:  # fetched at creation; not needed once the job is over
+            (env.data_dir / audio).unlink(missing_ok=True)
+    return final
 
 
 async def _work(
@@ -157,6 +162,11 @@ async def prepare_inputs(spec: VideoSpec, env: JobEnv, tmp: Path) -> RenderInput
 
 
 async def _speech(spec: VideoSpec, env: JobEnv, tmp: Path) -> Speech:
+    if spec.audio_file:
+        path = env.data_dir / spec.audio_file
+        if not path.is_file():
+            raise InputError("the fetched AudioUrl file is missing from the data directory")
+        return await asyncio.to_thread(speech_from_file, path)
     if spec.audio_url:
         path = tmp / "audio"
         await _fetch(env, spec.audio_url, path, "AudioUrl")

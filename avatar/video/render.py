@@ -104,7 +104,12 @@ class FrameRenderer:
         first = load_renderer(folder)
         self._local.renderer = first
         meta = read_meta(folder)
-        mask = load_person_mask(folder, meta) if spec.remove_background else None
+        mask = None
+        if spec.remove_background:
+            # A mask file the builder saved, else the photo renderer's own person matte.
+            mask = load_person_mask(folder, meta)
+            if mask is None:
+                mask = getattr(getattr(first, "rig", None), "person_alpha", None)
         green = spec.green_screen or bool(meta.get("green_screen"))
         self.matte = Matte(mask, green)
         lay = spec.layout

@@ -77,6 +77,7 @@ class VideoSpec:
     pitch_rate: int = 0
     volume: int = 50
     audio_url: str | None = None
+    audio_file: str | None = None  # AudioUrl fetched at creation, relative to the data dir
     background_rgba: tuple[int, int, int, int] = (0, 0, 0, 255)
     background_url: str | None = None
     remove_background: bool = False  # cut the person out of the avatar's own background

@@ -63,6 +63,27 @@ async def speech_from_text(text: str, tts: TTS, voice: Voice, options: SpeechOpt
     return Speech(np.concatenate(parts), cues, phonemes, words)
 
 
+def check_audio(path: Path) -> float:
+    """Quick check that `path` holds decodable audio (the first frames decode); returns the
+    duration the container states (0 when unknown). Raises AudioError."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                raise AudioError("the file has no audio stream")
+            frames = 0
+            for _ in c.decode(audio=0):
+                frames += 1
+                if frames >= 3:
+                    break
+            if frames == 0:
+                raise AudioError("the audio stream is empty")
+            return float(c.duration / av.time_base) if c.duration else 0.0
+    except AudioError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise AudioError(f"audio cannot be decoded: {e}") from e
+
+
 def speech_from_file(path: Path) -> Speech:
     """Decode any audio (or video-with-audio) file PyAV reads to 16 kHz mono int16."""
     try:

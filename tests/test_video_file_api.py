@@ -1,0 +1,139 @@
+"""The video actions through the real app: create → status → file served with range requests,
+aliases, listing, cancellation, and the codes for bad input at creation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.errors import (
+    DIGITAL_HUMAN_NOT_FOUND,
+    INVALID_PARAMETER,
+    TASK_NOT_FOUND,
+    TIMBRE_NOT_FOUND,
+)
+from tests.support import MEDIA, InProcessApp, serve_directory
+from tests.test_video_file_helpers import probe
+
+SHORT = "audio/16k_mono/zh_bus_chinese.wav"
+LONG = "audio/16k_mono/en_RD_Radio31_000.wav"
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[str]:
+    with serve_directory(MEDIA) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
+    from api.actions.videos import router
+
+    api = InProcessApp(tmp_path_factory.mktemp("vapi") / "data")
+    api.app.include_router(router)  # the lead mounts it in api/app.py
+    with api:
+        yield api
+
+
+def _dh(app: InProcessApp) -> str:
+    data = app.client.ok("GetDigitalHumanList", {})
+    return data["DigitalHumans"][0]["DigitalHumanId"]
+
+
+@pytest.mark.slow
+def test_create_poll_download_with_range(app: InProcessApp, media: str) -> None:
+    c = app.client
+    body = {
+        "DigitalHumanId": _dh(app),
+        "AudioUrl": f"{media}/{SHORT}",
+        "Format": "MP4",
+        "Width": 1080,
+        "Height": 1920,
+        "BackgroundColor": "#203040",
+        "Subtitles": {"Enable": True},
+    }
+    job_id = c.ok("CreateDigitalHumanVideo", body)["VideoTaskId"]
+    data = c.wait(
+        "GetDigitalHumanVideoStatus", {"VideoTaskId": job_id}, lambda d: d["Status"] >= 3, 120
+    )
+    assert data["Status"] == 4, data
+    assert data["Progress"] == 100 and abs(data["Duration"] - 3.38) < 0.05
+    assert (data["Width"], data["Height"], data["Format"]) == (1080, 1920, "mp4")
+    assert c.ok("DescribeMetaHumanVideo", {"VideoTaskId": job_id})["Status"] == 4
+    listed = c.ok("QueryDigitalHumanVideos", {})
+    assert job_id in [j["VideoTaskId"] for j in listed["VideoTasks"]]
+    # The file, whole and by byte ranges (players seek with these).
+    url = data["VideoUrl"]
+    full = app.http.get(url)
+    assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
+    assert len(full.content) == data["Size"]
+    part = app.http.get(url, headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-1099/{data['Size']}"
+    assert part.content == full.content[100:1100]
+    out = Path(app.services.data_dir) / "videos" / url.rsplit("/", 1)[1]
+    info = probe(out)
+    assert info.video and info.audio and (info.video.width, info.video.height) == (1080, 1920)
+    assert app.http.get(url.replace(".mp4", ".webm")).status_code == 404
+    assert app.http.get(url.rsplit("/", 1)[0] + "/..%2Fdigital-human.db").status_code == 404
+    # The fetched audio is not kept once the job is over.
+    assert not list((Path(app.services.data_dir) / "videos" / "inputs").glob("*"))
+
+
+@pytest.mark.slow
+def test_cancel_through_the_api(app: InProcessApp, media: str) -> None:
+    c = app.client
+    body = {
+        "DigitalHumanId": _dh(app),
+        "AudioUrl": f"{media}/{LONG}",
+        "Width": 1920,
+        "Height": 1080,
+    }
+    job_id = c.ok("CreateDigitalHumanVideo", body)["VideoTaskId"]
+    c.wait("GetDigitalHumanVideoStatus", {"VideoTaskId": job_id}, lambda d: d["Progress"] >= 15, 60)
+    assert c.ok("CancelDigitalHumanVideo", {"VideoTaskId": job_id})["Status"] == 5
+    data = c.wait(
+        "GetDigitalHumanVideoStatus", {"VideoTaskId": job_id}, lambda d: d["Status"] == 5, 10
+    )
+    assert data["VideoUrl"] == "" and data["FailReason"] == "cancelled"
+    deadline = time.monotonic() + 3  # the render thread stops at its next frame
+    while list((Path(app.services.data_dir) / "videos").glob(f"{job_id}*")):
+        assert time.monotonic() < deadline, "partial file left behind"
+        time.sleep(0.05)
+
+
+def test_bad_input_codes(app: InProcessApp, media: str) -> None:
+    c = app.client
+    dh = _dh(app)
+
+    def code(body: dict) -> tuple[int, str]:
+        r = c.call("CreateDigitalHumanVideo", body)
+        return r["Code"], r["Message"]
+
+    audio = f"{media}/{SHORT}"
+    assert code({"DigitalHumanId": "nobody", "AudioUrl": audio})[0] == DIGITAL_HUMAN_NOT_FOUND
+    got = code({"DigitalHumanId": dh, "AudioUrl": audio, "Width": 1280, "Height": 720})
+    assert got[0] == INVALID_PARAMETER and "1280x720" in got[1]
+    got = code({"DigitalHumanId": dh, "AudioUrl": audio, "Format": "avi"})
+    assert got[0] == INVALID_PARAMETER and "Format" in got[1]
+    assert code({"DigitalHumanId": dh, "Text": "x" * 10001})[0] == INVALID_PARAMETER
+    assert code({"DigitalHumanId": dh})[0] == INVALID_PARAMETER
+    assert code({"DigitalHumanId": dh, "Text": "hi", "AudioUrl": audio})[0] == INVALID_PARAMETER
+    got = code({"DigitalHumanId": dh, "AudioUrl": "http://127.0.0.1:9/none.wav"})
+    assert got[0] == INVALID_PARAMETER and "AudioUrl" in got[1]
+    got = code({"DigitalHumanId": dh, "AudioUrl": f"{media}/MANIFEST.md"})
+    assert got[0] == INVALID_PARAMETER and "decoded" in got[1]
+    got = code({"DigitalHumanId": dh, "Text": "hi", "TTSConfig": {"TimbreId": "no-such-voice"}})
+    assert got[0] == TIMBRE_NOT_FOUND
+    got = code({"DigitalHumanId": dh, "AudioUrl": audio, "BackgroundColor": "blue"})
+    assert got[0] == INVALID_PARAMETER and "BackgroundColor" in got[1]
+    r = c.call("GetDigitalHumanVideoStatus", {"VideoTaskId": "0" * 32})
+    assert r["Code"] == TASK_NOT_FOUND
+    assert c.call("CancelDigitalHumanVideo", {"VideoTaskId": "nope"})["Code"] == TASK_NOT_FOUND
+    # Nothing was queued by the failed calls.
+    assert not [
+        j for j in c.ok("QueryDigitalHumanVideos", {})["VideoTasks"] if j["Status"] in (1, 2)
+    ]
