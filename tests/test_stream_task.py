@@ -396,3 +396,26 @@ async def test_frames_dropped_when_rendering_falls_behind_audio_steady(avatar: P
     frames = [f.index for _, f in sink.frames]
     assert frames == sorted(set(frames))
     await assert_no_tasks_left()
+
+
+async def test_jitter_buffer_absorbs_late_pushes(avatar: Path, speech) -> None:
+    """Live audio in 20 ms pieces, each up to 30 ms late: the 40 ms jitter buffer plays it
+    without gaps (with no buffer, the same pattern runs dry several times)."""
+    task, events, sink = await start_task(avatar)
+    src = PushSource(jitter_ms=40)
+    task.enqueue("live", src)
+    loop = asyncio.get_running_loop()
+    rng = np.random.default_rng(1)
+    t0 = loop.time()
+    pcm = speech[: 2 * AUDIO_RATE]
+    for i in range(0, len(pcm), CHUNK_SAMPLES):
+        await asyncio.sleep(max(0.0, t0 + i / AUDIO_RATE + rng.uniform(0, 0.03) - loop.time()))
+        src.push(pcm[i : i + CHUNK_SAMPLES])
+    src.end()
+    async with asyncio.timeout(3):
+        await events.wait_drive("live", ENDED)
+    await task.stop()
+    assert events.drive_statuses("live")[-1] == DriveStatus.FINISHED
+    assert task.stats.audio_underrun_chunks <= 2
+    assert np.array_equal(sink.pcm("live")[sink.pcm("live") != 0], pcm[pcm != 0])
+    await assert_no_tasks_left()

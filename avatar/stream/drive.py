@@ -22,6 +22,9 @@ from avatar.types import AUDIO_RATE, PhonemeTiming, WordTiming
 
 log = logging.getLogger(__name__)
 
+_JITTER_STEP = AUDIO_RATE * 40 // 1000
+_MAX_JITTER = AUDIO_RATE * 200 // 1000
+
 
 class PcmFifo:
     """A FIFO of int16 samples stored as the pieces they arrived in."""
@@ -34,6 +37,15 @@ class PcmFifo:
         if len(pcm):
             self._parts.append(pcm)
             self.samples += len(pcm)
+
+    def underrun(self) -> None:
+        """The clock found less than a chunk waiting while the source goes on."""
+        self.underrun_chunks += 1
+        if self.jitter_samples > 0 and not self.rebuffering:
+            self.jitter_samples = min(
+                max(self.jitter_samples, _MAX_JITTER), self.jitter_samples + _JITTER_STEP
+            )
+            self.rebuffering = True
 
     def take(self, n: int) -> np.ndarray:
         """Up to `n` samples (fewer only when the FIFO holds fewer)."""
@@ -67,6 +79,8 @@ class Drive:
         self.fifo = PcmFifo()
         self.source_done = False
         self.error: str | None = None
+        # Live sources wait for `jitter_samples` before starting and after running dry; each
+        # new underrun raises the target by 40 ms, up to 200 ms (an adaptive jitter buffer).
         self.jitter_samples = int(getattr(source, "jitter_ms", 0) * AUDIO_RATE / 1000)
         self.ahead_samples = int(ahead_s * AUDIO_RATE)
         # Timings arrive with the audio, relative to the drive's start; kept until the drive
@@ -103,6 +117,15 @@ class Drive:
         """Start pulling the source (idempotent)."""
         if self._runner is None and not self.ended:
             self._runner = asyncio.create_task(self._pull(), name=f"drive-{self.id}")
+
+    def underrun(self) -> None:
+        """The clock found less than a chunk waiting while the source goes on."""
+        self.underrun_chunks += 1
+        if self.jitter_samples > 0 and not self.rebuffering:
+            self.jitter_samples = min(
+                max(self.jitter_samples, _MAX_JITTER), self.jitter_samples + _JITTER_STEP
+            )
+            self.rebuffering = True
 
     def take(self, n: int) -> np.ndarray:
         pcm = self.fifo.take(n)

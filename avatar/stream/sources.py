@@ -205,12 +205,13 @@ class PushSource:
 
     Call `push` and `end` on the event loop. `sample_rate` is that of the pushed PCM (16000 or
     24000 per the WebSocket protocol; resampled here). `jitter_ms` is read by the stream runtime:
-    it waits for that much audio before starting, and again after running dry, so gaps become
-    silence with a closed mouth instead of a stutter.
+    it waits for that much audio before starting, and again after running dry (raising the
+    target a little after each underrun, up to 200 ms), so gaps become silence with a closed
+    mouth instead of a stutter.
     """
 
     def __init__(
-        self, sample_rate: int = AUDIO_RATE, jitter_ms: int = 60, max_buffer_s: float = 600.0
+        self, sample_rate: int = AUDIO_RATE, jitter_ms: int = 40, max_buffer_s: float = 600.0
     ) -> None:
         self.sample_rate = sample_rate
         self.jitter_ms = jitter_ms

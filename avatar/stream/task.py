@@ -423,9 +423,8 @@ class StreamTask:
                 self._end_audio(d, c)
                 continue
             # Underrun of a live source: silence (and a closing mouth) until it refills.
-            d.underrun_chunks += 1
+            d.underrun()
             self.stats.audio_underrun_chunks += 1
-            d.rebuffering = d.jitter_samples > 0
             self._committed.append(AudioChunk(c, _SILENCE, d.id))
             self._feed(d, _SILENCE)
             return
