@@ -142,7 +142,13 @@ class ApiClient:
         self.app_id = app_id
         self.secret = secret
         # Any httpx.Client works, Starlette's TestClient included (in-process tests).
+        self._httpx_args = httpx_args
         self.http = http or httpx.Client(timeout=30, **httpx_args)
+
+    def reset_connections(self) -> None:
+        """Drop kept-alive connections (a server shutting down waits for them)."""
+        self.http.close()
+        self.http = httpx.Client(timeout=30, **self._httpx_args)
 
     def call(self, action: str, body: dict | None = None, **override: Any) -> dict:
         q = sign_query(action, self.app_id, self.secret, **override)
@@ -279,6 +285,7 @@ class ServerProcess:
     def stop(self, kill: bool = False) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.client.reset_connections()
         self.proc.send_signal(signal.SIGKILL if kill else signal.SIGINT)
         try:
             self.proc.wait(20)
