@@ -30,7 +30,7 @@ from avatar.videoavatar.chroma import ChromaKey, detect_key
 from avatar.videoavatar.loop import choose_loop
 from avatar.videoavatar.source import SourceError, iter_frames, probe
 from avatar.videoavatar.store import ImageListWriter
-from avatar.videoavatar.track import track_frames
+from avatar.videoavatar.track import MAX_TRACK_SIDE, track_frames
 
 MAX_LIBRARY = 600  # mouth crops kept; long recordings keep runs of consecutive frames
 RUN = 12  # frames per run when the library is subsampled
@@ -70,6 +70,7 @@ def _embed(crops: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
 
 def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -> dict[str, Any]:
     t_start = time.perf_counter()
+    cpu_start = time.process_time()
     hint = dict(hint or {})
     checks = VideoChecks.from_hint(hint)
     try:
@@ -84,8 +85,12 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
     # pass 1: landmarks on every frame
     n_exp = int((end_s - start_s) * info.fps)
     tr = track_frames(
-        iter_frames(source, start_s, end_s), n_exp, lambda p: progress(1 + int(54 * p))
+        iter_frames(source, start_s, end_s, max_side=MAX_TRACK_SIDE),
+        n_exp,
+        (info.width, info.height),
+        lambda p: progress(1 + int(54 * p)),
     )
+    stages = {"track": time.perf_counter() - t_start}
     n = len(tr.times)
     fps = (n - 1) / (tr.times[-1] - tr.times[0]) if n > 1 else info.fps
     check_source(n / fps, info.width, info.height, checks)
@@ -111,6 +116,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
             raise AvatarBuildError(f"action {name!r}: the stretch {span} is not in the recording")
         actions[str(name)] = (a, b)
     lib_idx = _library_frames(frontal)
+    stages["checks_analysis"] = time.perf_counter() - t_start - sum(stages.values())
     progress(58)
 
     # pass 2: write loop frames, action frames and mouth crops
@@ -166,6 +172,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         mouths.add(c)
     mouths.close()
 
+    stages["write"] = time.perf_counter() - t_start - sum(stages.values())
+
     # per stored frame: placement, pose, own mouth shape (blended on the loop's cross-fade)
     def seq_arrays(r: range, fade: int = 0) -> dict[str, np.ndarray]:
         idx = np.array(list(r))
@@ -202,6 +210,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),
     )
     build_s = time.perf_counter() - t_start
+    stages["index"] = build_s - sum(stages.values())
     progress(100)
     return {
         "kind": "video",
@@ -222,6 +231,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         "scale": scale.to_dict(),
         "source_seconds": float(n / fps),
         "build_seconds": round(build_s, 2),
+        "build_cpu_seconds": round(time.process_time() - cpu_start, 2),
+        "build_stages": {k: round(v, 2) for k, v in stages.items()},
         "checks": asdict(checks),
     }
 

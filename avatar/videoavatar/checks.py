@@ -71,7 +71,7 @@ def check_track(tr: Track, fps: float, c: VideoChecks) -> np.ndarray:
     n = len(tr.times)
     # the full detector (small faces included) on a few frames: how many faces, how large
     found = [detect_faces(f) for f in tr.samples]
-    sizes = [[f.eye_distance for f in faces] for faces in found]
+    sizes = [[f.eye_distance / tr.sample_scale for f in faces] for faces in found]
     several = sum(len(s) > 1 and s[1] > 0.5 * s[0] for s in sizes)
     if several > len(sizes) / 2 or (tr.n_faces > 1).mean() > c.max_multi_face_share:
         raise AvatarBuildError("several faces in the recording: one person only")

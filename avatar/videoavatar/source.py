@@ -50,19 +50,25 @@ def probe(path: Path) -> SourceInfo:
 
 
 def iter_frames(
-    path: Path, start_s: float = 0.0, end_s: float | None = None
+    path: Path, start_s: float = 0.0, end_s: float | None = None, max_side: int | None = None
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (time in seconds, H×W×3 RGB uint8) for every frame in [start_s, end_s)."""
+    """Yield (time in seconds, H×W×3 RGB uint8) for every frame in [start_s, end_s); frames
+    larger than `max_side` come scaled down (by the decoder's scaler, in the same pass)."""
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
+        w, h = s.codec_context.width, s.codec_context.height
+        size = {}
+        if max_side is not None and max(w, h) > max_side:
+            k = max_side / max(w, h)
+            size = {"width": int(round(w * k / 2)) * 2, "height": int(round(h * k / 2)) * 2}
         for f in c.decode(s):
             t = float(f.pts * f.time_base) if f.pts is not None else 0.0
             if t < start_s - 1e-6:
                 continue
             if end_s is not None and t >= end_s - 1e-6:
                 break
-            yield t, f.to_ndarray(format="rgb24")
+            yield t, f.to_ndarray(format="rgb24", **size)
 
 
 def read_audio(path: Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray | None:

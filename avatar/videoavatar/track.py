@@ -16,7 +16,7 @@ import numpy as np
 
 N_LANDMARKS = 468
 THUMB = 48  # side of the grey thumbnails used to compare frames
-MAX_TRACK_SIDE = 960  # frames are scaled to at most this side before tracking
+MAX_TRACK_SIDE = 960  # frames are decoded at most this large for tracking
 MOTION_SIDE = 160  # side of the grey frames used to measure camera motion
 N_SAMPLES = 5  # frames kept for the slower full face detection of the checks
 
@@ -34,6 +34,7 @@ class Track:
     bg_shift: np.ndarray  # (N,) background motion from the previous frame, in frame widths
     size: tuple[int, int]  # width, height
     samples: list[np.ndarray] = field(default_factory=list)  # a few frames spread over the clip
+    sample_scale: float = 1.0  # sample pixels per source pixel
 
 
 def _face_mesh():
@@ -71,30 +72,28 @@ def _bg_shift(
 def track_frames(
     frames: Iterable[tuple[float, np.ndarray]],
     n_expected: int,
+    source_size: tuple[int, int] | None = None,
     progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Track:
     """Run the face mesh over (time, RGB frame) pairs."""
     fm = _face_mesh()
     times, lms, oks, nf, br, th, bs = [], [], [], [], [], [], []
-    size = (0, 0)
+    size = source_size or (0, 0)
     prev_motion = None
     samples: list[np.ndarray] = []
     sample_at = set(np.linspace(0, max(0, n_expected - 1), N_SAMPLES).astype(int).tolist())
     try:
-        for i, (t, rgb) in enumerate(frames):
+        for i, (t, small) in enumerate(frames):
             if cancelled is not None and cancelled():
                 raise InterruptedError("build cancelled")
-            h, w = rgb.shape[:2]
+            # `small` may come scaled down by the decoder; landmarks are kept in source pixels
+            sh, sw = small.shape[:2]
+            w, h = size if source_size else (sw, sh)
             size = (w, h)
+            scale = sw / w
             if i in sample_at:
-                samples.append(rgb)
-            scale = min(1.0, MAX_TRACK_SIDE / max(w, h))
-            small = (
-                cv2.resize(rgb, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-                if scale < 1.0
-                else rgb
-            )
+                samples.append(small)
             res = fm.process(small)
             faces = res.multi_face_landmarks or []
             grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
@@ -155,4 +154,5 @@ def track_frames(
         np.array(bs),
         size,
         samples,
+        samples[0].shape[1] / size[0] if samples else 1.0,
     )
