@@ -158,6 +158,7 @@ class StreamTask:
         self._actions = ActionPlayer()
         self._keywords = KeywordActions(None)
         self._avatar_actions: list[str] = []
+        self._renderer_actions: set[str] = set()
 
         self._sinks: list[MediaSink] = []
         self._queue: deque[Drive] = deque()
@@ -223,6 +224,7 @@ class StreamTask:
             return
         self._renderer, self._compositor = renderer, compositor
         self._keywords = KeywordActions(meta.get("keywords"))
+        self._renderer_actions = set(renderer.action_names())
         self._avatar_actions = list(meta.get("actions") or []) + renderer.action_names()
         self._t0 = loop.time()
         self._clock = asyncio.create_task(self._run(), name=f"stream-{self.config.task_id}")
@@ -286,8 +288,18 @@ class StreamTask:
         the API layer validates them)."""
         if self._status != TaskStatus.STREAMING:
             return
+        self._start_action(name, self._frame_next / self._fps)
+
+    def _start_action(self, name: str, t: float) -> None:
+        """The avatar's own actions (e.g. a video avatar's recorded stretches) are played by
+        its renderer; generic ones as parameter timelines over idle life and speech."""
         try:
-            self._actions.start(name, self._frame_next / self._fps)
+            renderer = self._renderer
+            if name in self._renderer_actions and hasattr(renderer, "start_action"):
+                # Read by the render thread; one attribute store, keyed by stream time.
+                renderer.start_action(name, t)
+            elif self._actions.start(name, t) is False:
+                log.info("task %s: unknown action %r ignored", self.config.task_id, name)
         except Exception:
             log.warning("task %s: action %r cannot play", self.config.task_id, name, exc_info=True)
 
@@ -534,10 +546,7 @@ class StreamTask:
         t = i / fps
         while self._scheduled and self._scheduled[0][0] <= t:
             at, _, action, _ = heapq.heappop(self._scheduled)
-            try:
-                self._actions.start(action, at)
-            except Exception:
-                log.warning("task %s: keyword action %r failed", self.config.task_id, action)
+            self._start_action(action, at)
         mouth = REST_MOUTH
         mouths = self._mouths
         while mouths and mouths[0][0] < i:
