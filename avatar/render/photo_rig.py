@@ -180,13 +180,25 @@ class PhotoRig:
         self.m_in2 = np.ascontiguousarray(np.repeat(self.m_in[..., None], 2, -1))
 
     def _relief(self, pts: np.ndarray) -> np.ndarray:
-        """Forward relief of the face (nose > cheeks), 0 outside the face, smooth."""
-        from scipy.interpolate import griddata
-
-        zf = self._z
-        rel = griddata(self.points, zf, pts.reshape(-1, 2), method="linear", fill_value=0.0)
-        rel = rel.reshape(pts.shape[:2]).astype(np.float32)
-        return cv2.GaussianBlur(rel, (0, 0), 1.0)
+        """Forward relief of the face (nose > cheeks) on a regular grid `pts` (H×W×2), 0 away
+        from the face: landmark depths splatted onto the grid and normalised-blurred."""
+        gh, gw = pts.shape[:2]
+        x0, y0 = pts[0, 0]
+        step = max(float(pts[0, 1, 0] - x0), 1e-6) if gw > 1 else 1.0
+        ix = np.clip(np.round((self.points[:, 0] - x0) / step).astype(int), 0, gw - 1)
+        iy = np.clip(np.round((self.points[:, 1] - y0) / step).astype(int), 0, gh - 1)
+        val = np.zeros((gh, gw), np.float32)
+        wt = np.zeros((gh, gw), np.float32)
+        np.add.at(val, (iy, ix), self._z.astype(np.float32))
+        np.add.at(wt, (iy, ix), 1.0)
+        sigma = max(0.7, 0.06 * self.E / step)
+        val = cv2.GaussianBlur(val, (0, 0), sigma)
+        wt = cv2.GaussianBlur(wt, (0, 0), sigma)
+        face = np.zeros((gh, gw), np.uint8)
+        hull = cv2.convexHull(np.stack([ix, iy], -1).astype(np.int32))
+        cv2.fillConvexPoly(face, hull, 1)
+        rel = np.where(wt > 1e-3, val / np.maximum(wt, 1e-3), 0.0) * face
+        return cv2.GaussianBlur(rel.astype(np.float32), (0, 0), 1.0)
 
     # --- face chains ---------------------------------------------------------------------------
 
