@@ -113,7 +113,9 @@ class StreamTask:
     `enqueue`, `interrupt` and `do_action`, read media through sinks, `await stop()`.
 
     `executor`: where rendering runs (default: the shared `render_pool()`). `max_inflight`:
-    frames of this task rendering at once before further due frames are dropped. `ahead_s`:
+    frames of this task rendering at once before further due frames are dropped; keep 1 unless
+    the renderer is thread-safe and order-free (renderers keep per-stream state such as a video
+    avatar's position in its loop, so by default one task renders one frame at a time). `ahead_s`:
     how much audio a drive's source may run ahead of playback. `tracker_factory(fps)`: the
     lip-sync tracker made for each drive.
     """
@@ -126,7 +128,7 @@ class StreamTask:
         tts_registry: Any = None,
         *,
         executor: Executor | None = None,
-        max_inflight: int = 2,
+        max_inflight: int = 1,
         ahead_s: float = 3.0,
         tracker_factory: Callable[[int], MouthTracker] = make_mouth_tracker,
     ) -> None:
