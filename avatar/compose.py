@@ -1,6 +1,11 @@
 """The compositor: background colour or image, the avatar and asset images placed by Layout.
 
-Owned by the photo avatar engine (this first version: colour background and the avatar only).
+Everything static is flattened once when the scene is set: the background (colour, then the
+image scaled to cover the output) with every asset behind the avatar, and the assets in front of
+it (with the boxes they cover). Per frame only the avatar's rectangle is resampled and blended,
+in premultiplied alpha with OpenCV's saturating uint8 arithmetic; an opaque avatar is copied.
+Larger `layer` is in front; at equal layers the avatar is behind the assets, assets keep their
+order. Outputs up to 1920×1080 / 1080×1920 (any size really); straight (not premultiplied) RGBA.
 """
 
 from __future__ import annotations
@@ -43,38 +48,119 @@ class Scene:
     assets: list[Asset] = field(default_factory=list)
 
 
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """RGBA with colour multiplied by alpha: the form in which resampling and 'over' are right."""
+    a = rgba[..., 3]
+    a4 = cv2.merge([a, a, a, np.full_like(a, 255)])
+    return cv2.multiply(rgba, a4, scale=1.0 / 255.0)
+
+
+def unpremultiply(rgba: np.ndarray) -> np.ndarray:
+    a = rgba[..., 3].astype(np.float32)
+    scale = np.where(a > 0, 255.0 / np.maximum(a, 1.0), 0.0)[..., None]
+    out = rgba.astype(np.float32)
+    out[..., :3] *= scale
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def over(dst: np.ndarray, src_pm: np.ndarray) -> None:
+    """dst = src over dst; both premultiplied RGBA uint8 of one shape (dst changed in place)."""
+    inv = 255 - src_pm[..., 3]
+    inv4 = cv2.merge([inv, inv, inv, inv])
+    dst[...] = cv2.add(src_pm, cv2.multiply(dst, inv4, scale=1.0 / 255.0))
+
+
+def resample(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bicubic when enlarging (sharp)."""
+    if (w, h) == (img.shape[1], img.shape[0]):
+        return img
+    shrink = w < img.shape[1] or h < img.shape[0]
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Scale `img` to cover w×h, centre-cropped (a background image)."""
+    ih, iw = img.shape[:2]
+    s = max(w / iw, h / ih)
+    nw, nh = max(w, round(iw * s)), max(h, round(ih * s))
+    big = resample(img, nw, nh)
+    x, y = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(big[y : y + h, x : x + w])
+
+
+def fit_layout(avatar_size: tuple[int, int], box: Layout) -> Layout:
+    """The avatar scaled to fit inside `box` keeping its aspect, centred, standing on its bottom."""
+    aw, ah = avatar_size
+    s = min(box.width / aw, box.height / ah)
+    w, h = max(1, round(aw * s)), max(1, round(ah * s))
+    return Layout(box.left + (box.width - w) // 2, box.top + box.height - h, w, h, box.layer)
+
+
+def _visible(lay: Layout, w: int, h: int) -> tuple[int, int, int, int, int, int] | None:
+    """The part of a layout on the canvas: (x0, y0, x1, y1) and the offset into the image."""
+    x0, y0 = max(lay.left, 0), max(lay.top, 0)
+    x1, y1 = min(lay.left + lay.width, w), min(lay.top + lay.height, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1, x0 - lay.left, y0 - lay.top
+
+
+def _place(canvas: np.ndarray, rgba: np.ndarray, lay: Layout) -> tuple[int, int, int, int] | None:
+    """Resample an image (premultiplied) to its layout and blend it onto a premultiplied canvas."""
+    c = _visible(lay, canvas.shape[1], canvas.shape[0])
+    if c is None or lay.width <= 0 or lay.height <= 0:
+        return None
+    x0, y0, x1, y1, ox, oy = c
+    img = resample(premultiply(rgba), lay.width, lay.height)
+    over(canvas[y0:y1, x0:x1], np.ascontiguousarray(img[oy : oy + y1 - y0, ox : ox + x1 - x0]))
+    return x0, y0, x1, y1
+
+
 class Compositor:
     """Composes avatar frames into the output picture. Static layers are prepared once."""
 
     def __init__(self, scene: Scene, avatar_size: tuple[int, int]) -> None:
         self.scene = scene
-        aw, ah = avatar_size
+        w, h = scene.width, scene.height
         if scene.avatar_layout is None:
-            s = min(scene.width / aw, scene.height / ah)
-            w, h = round(aw * s), round(ah * s)
-            self.avatar_layout = Layout((scene.width - w) // 2, scene.height - h, w, h)
+            self.avatar_layout = fit_layout(avatar_size, Layout(0, 0, w, h, scene.avatar_layer))
         else:
             self.avatar_layout = scene.avatar_layout
-        self._base = np.empty((scene.height, scene.width, 4), np.uint8)
-        self._base[:] = scene.background_rgba
+        back = np.empty((h, w, 4), np.uint8)
+        back[:] = scene.background_rgba
+        back = premultiply(back)
+        if scene.background_image is not None:
+            over(back, premultiply(cover(scene.background_image, w, h)))
+        front = np.zeros((h, w, 4), np.uint8)
+        self._front_boxes: list[tuple[int, int, int, int]] = []
+        # Stable sort: equal layers keep the request's order; the avatar goes behind them.
+        for asset in sorted(scene.assets, key=lambda a: a.layout.layer):
+            if asset.layout.layer < scene.avatar_layer:
+                _place(back, asset.rgba, asset.layout)
+            else:
+                box = _place(front, asset.rgba, asset.layout)
+                if box is not None:
+                    self._front_boxes.append(box)
+        self._back = back
+        self._front = front
+        self._opaque_back = bool(back[..., 3].min() == 255)
+        self._clip = _visible(self.avatar_layout, w, h)
 
     def compose(self, avatar_rgba: np.ndarray) -> np.ndarray:
-        out = self._base.copy()
-        lay = self.avatar_layout
-        img = cv2.resize(avatar_rgba, (lay.width, lay.height), interpolation=cv2.INTER_AREA)
-        _blend(out, img, lay.left, lay.top)
+        """Output H×W×4 RGBA (straight alpha) with the avatar frame placed by its layout."""
+        out = self._back.copy()
+        if self._clip is not None:
+            x0, y0, x1, y1, ox, oy = self._clip
+            lay = self.avatar_layout
+            opaque = bool(avatar_rgba[..., 3].min() == 255)
+            src = avatar_rgba if opaque else premultiply(avatar_rgba)
+            img = resample(src, lay.width, lay.height)[oy : oy + y1 - y0, ox : ox + x1 - x0]
+            if opaque:
+                out[y0:y1, x0:x1] = img
+            else:
+                over(out[y0:y1, x0:x1], np.ascontiguousarray(img))
+        for x0, y0, x1, y1 in self._front_boxes:
+            over(out[y0:y1, x0:x1], np.ascontiguousarray(self._front[y0:y1, x0:x1]))
+        if not self._opaque_back:
+            out = unpremultiply(out)
         return out
-
-
-def _blend(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
-    h, w = src.shape[:2]
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, dst.shape[1]), min(y + h, dst.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    s = src[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
-    d = dst[y0:y1, x0:x1].astype(np.float32)
-    a = s[..., 3:4] / 255.0
-    d[..., :3] = s[..., :3] * a + d[..., :3] * (1 - a)
-    d[..., 3:4] = np.maximum(d[..., 3:4], s[..., 3:4])
-    dst[y0:y1, x0:x1] = d.astype(np.uint8)
