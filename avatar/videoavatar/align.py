@@ -27,6 +27,24 @@ class Canon:
     eye: float  # canonical eye distance in crop pixels
 
 
+def _smooth_in_time(pts: np.ndarray, ok: np.ndarray, ref: int) -> np.ndarray:
+    """Landmark jitter makes a pasted mouth shimmer: smooth the stable points over 5 frames
+    (binomial weights), using only tracked frames; untracked frames take the reference's."""
+    kernel = np.array([1, 4, 6, 4, 1], np.float64)
+    out = np.empty(pts.shape, np.float64)
+    n = len(pts)
+    for i in range(n):
+        acc = np.zeros(pts.shape[1:])
+        wsum = 0.0
+        for d, w in zip(range(-2, 3), kernel, strict=True):
+            j = i + d
+            if 0 <= j < n and ok[j]:
+                acc += w * pts[j]
+                wsum += w
+        out[i] = acc / wsum if wsum > 0 and ok[i] else pts[ref]
+    return out
+
+
 def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
     """Fit every tracked frame to the reference frame `ref` (a frontal one)."""
     ref_pts = landmarks[ref, g.STABLE, :2]
@@ -36,10 +54,10 @@ def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
     s = c / g.eye_distance(landmarks[ref])
     ref_c = (ref_pts - ref_pts.mean(0)) * s
     n = len(landmarks)
+    stable = _smooth_in_time(landmarks[:, g.STABLE, :2], ok, ref)
     mats = np.zeros((n, 2, 3))
     for i in range(n):
-        src = landmarks[i if ok[i] else ref, g.STABLE, :2]
-        mats[i] = g.fit_similarity(src, ref_c)
+        mats[i] = g.fit_similarity(stable[i], ref_c)
     canon = np.stack([g.apply_affine(mats[i], landmarks[i]) for i in range(n)])
     good = canon[ok]
     mouth_c = good[:, [g.MOUTH_R, g.MOUTH_L, g.LIP_UP_OUT, g.LIP_LO_OUT]].mean((0, 1))

