@@ -1,0 +1,1 @@
+"""Language models behind one OpenAI-compatible interface: a remote endpoint or a local model."""

@@ -1,0 +1,149 @@
+"""A streaming chat client for any OpenAI-compatible endpoint, through langchain-openai.
+
+`stream(messages)` yields text pieces as they arrive; `stream_sentences` yields whole sentences
+for TTS. Cancelling the consuming task closes the HTTP stream, so the server stops generating.
+Failures become `LLMError` with a `retryable` flag: the endpoint is down, answers with an error
+status, sends no first token within `first_token_timeout`, stalls mid-stream, or sends garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+class LLMError(Exception):
+    """The LLM request failed; `retryable` says whether another try may succeed."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class LLMConfig:
+    """Where and how to ask. Built from DH_LLM_BASE_URL / DH_LLM_API_KEY / DH_LLM_MODEL."""
+
+    base_url: str
+    api_key: str = "not-needed"
+    model: str = "default"
+    temperature: float = 0.7
+    max_tokens: int | None = 256
+    first_token_timeout: float = 10.0
+    token_timeout: float = 10.0  # longest silence between two pieces of a stream
+    request_timeout: float = 60.0
+
+
+class LLMClient:
+    """Chat completions, streamed. One instance serves many concurrent conversations."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        from langchain_openai import ChatOpenAI
+
+        self.config = config
+        self._chat = ChatOpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key,  # type: ignore[arg-type]
+            model=config.model,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,  # type: ignore[call-arg]
+            timeout=config.request_timeout,
+            max_retries=0,  # a conversation cannot wait for retries; the caller decides
+            streaming=True,
+        )
+        self.last_first_token_s: float | None = None  # latency of the latest stream's first token
+
+    async def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        """Text pieces of the reply as they arrive (never empty strings)."""
+        lc_messages = _to_langchain(messages)
+        t0 = time.perf_counter()
+        self.last_first_token_s = None
+        agen = self._chat.astream(lc_messages)
+        first = True
+        try:
+            while True:
+                timeout = self.config.first_token_timeout if first else self.config.token_timeout
+                try:
+                    async with asyncio.timeout(timeout):
+                        chunk = await anext(agen)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    what = "no first token" if first else "stream stalled"
+                    raise LLMError(f"{what} after {timeout:.1f} s", retryable=True) from None
+                text = chunk.content if isinstance(chunk.content, str) else _flatten(chunk.content)
+                if not text:
+                    continue
+                if first:
+                    self.last_first_token_s = time.perf_counter() - t0
+                    first = False
+                yield text
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise _as_llm_error(exc) from exc
+        finally:
+            await agen.aclose()  # closes the HTTP response: the server sees the disconnect
+
+    async def complete(self, messages: Sequence[Message]) -> str:
+        """The whole reply as one string (streamed underneath)."""
+        return "".join([piece async for piece in self.stream(messages)])
+
+    async def stream_sentences(
+        self, messages: Sequence[Message], first_clause_chars: int = 24
+    ) -> AsyncIterator[str]:
+        """Whole sentences of the reply for TTS; the first may be cut at a clause to start sooner."""
+        splitter = SentenceSplitter(first_clause_chars=first_clause_chars)
+        async for piece in self.stream(messages):
+            for sentence in splitter.push(piece):
+                yield sentence
+        for sentence in splitter.flush():
+            yield sentence
+
+
+def _flatten(content: Any) -> str:
+    """Text of a list-of-parts message content."""
+    parts = []
+    for part in content or []:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def _to_langchain(messages: Sequence[Message]) -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    out = []
+    for m in messages:
+        role = m.get("role", "user")
+        if role not in kinds:
+            raise LLMError(f"unknown message role {role!r}")
+        out.append(kinds[role](content=m.get("content", "")))
+    return out
+
+
+def _as_llm_error(exc: Exception) -> LLMError:
+    """Map openai/httpx/parse failures to LLMError with a retryable flag."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return LLMError(str(exc))
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return LLMError(f"LLM endpoint unreachable: {exc}", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        retryable = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+        return LLMError(f"LLM endpoint answered {exc.status_code}: {exc.message}", retryable)
+    return LLMError(f"bad LLM response: {type(exc).__name__}: {exc}", retryable=True)
