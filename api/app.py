@@ -92,6 +92,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         from api.tasks import stop_all
 
+        agents = getattr(app.state, "agent_backends", None)
+        if agents is not None:
+            await agents.close()
         await stop_all(services, "server shutting down")
         await services.cancel_background()
         await events.close()
@@ -100,14 +103,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _extra_routers(app: FastAPI) -> None:
-    """Routers of other parts, mounted when they import (WebRTC WHEP/WHIP, WebSocket drive)."""
-    try:
-        from avatar.transport.http import router  # type: ignore[import-not-found]
-    except ImportError as e:
-        log.info("WebRTC transport routes not mounted: %s", e)
-        return
-    if isinstance(router, APIRouter):
-        app.include_router(router)
+    """Routers of other parts, mounted when they import: WebRTC WHEP/WHIP and the WebSocket
+    drive (avatar.transport.http), the conversation WebSocket (agent.http)."""
+    import importlib
+
+    for module_name in ("avatar.transport.http", "agent.http"):
+        try:
+            router = importlib.import_module(module_name).router
+        except ImportError as e:
+            log.info("routes of %s not mounted: %s", module_name, e)
+            continue
+        if isinstance(router, APIRouter):
+            app.include_router(router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

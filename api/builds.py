@@ -50,10 +50,11 @@ async def run_build(
     source: Path,
     hint: dict | None = None,
     fallback_on_any_error: bool = False,
+    kind_hints: dict[str, dict] | None = None,
 ) -> bool:
     """Build into the avatar's folder, trying `kinds` in order: the next kind is tried when a
     kind's module is not installed (or, with `fallback_on_any_error`, when it fails at all).
-    Updates the record's Progress/Status. Returns True when the avatar is ready."""
+    `kind_hints` replaces `hint` for the kinds it names. Updates the record's Progress/Status. Returns True when the avatar is ready."""
     folder = services.avatars_dir / dh_id
     loop = asyncio.get_running_loop()
     last_write = 0.0
@@ -72,7 +73,8 @@ async def run_build(
     for kind in kinds:
         shutil.rmtree(folder, ignore_errors=True)
         try:
-            meta = await asyncio.to_thread(build_folder, kind, source, folder, hint, progress)
+            kind_hint = (kind_hints or {}).get(kind, hint)
+            meta = await asyncio.to_thread(build_folder, kind, source, folder, kind_hint, progress)
         except asyncio.CancelledError:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -15,7 +15,8 @@ from store.models import DigitalHuman
 log = logging.getLogger(__name__)
 
 BUILTIN_ID = "astronaut"
-# Where the mouth is in the astronaut photo, for the "still" fallback (pixels, x, y).
+# Where the mouth is in the astronaut photo, for the "still" fallback (pixels, x, y); the photo
+# kind finds the face itself.
 HINT = {"Mouth": [224, 146]}
 
 
@@ -39,6 +40,8 @@ async def ensure_builtin_avatar(services) -> None:  # type: ignore[no-untyped-de
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "astronaut.png"
         cv2.imwrite(str(src), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
-        ok = await run_build(services, BUILTIN_ID, ["photo", "still"], src, HINT, True)
+        ok = await run_build(
+            services, BUILTIN_ID, ["photo", "still"], src, None, True, {"still": HINT}
+        )
     if not ok:
         log.error("the built-in avatar could not be built")

@@ -37,9 +37,10 @@ async def add_drive(
     payload: dict,
     source: DriveSource,
     interrupt: bool,
+    drive_id: str | None = None,
 ) -> str:
     """Record the drive (Status 1) and hand it to the runtime; returns the DriveId."""
-    drive_id = uuid.uuid4().hex
+    drive_id = drive_id or uuid.uuid4().hex
     async with ctx.db() as s, s.begin():
         s.add(Drive(id=drive_id, task_id=entry.task_id, kind=kind, status=1, payload=payload))
     events = ctx.services.events

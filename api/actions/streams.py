@@ -172,25 +172,25 @@ class TaskReq(Req):
     TaskId: str = Field(min_length=1, max_length=64)
 
 
-async def task_status(ctx: ActionContext, task_id: str) -> tuple[StreamTask, int, str | None]:
-    """The task's record and its current status and reason (live state first)."""
-    async with ctx.db() as s:
-        row = await get_task(s, ctx.app_id, task_id)
-    if row is None:
-        raise ApiError(TASK_NOT_FOUND)
-    entry = ctx.services.live.entry(task_id)
-    if entry is not None:
-        return row, int(entry.status), None
-    pending = ctx.services.events.pending_tasks.get(task_id)
-    if pending is not None:
-        return row, pending[0], pending[1]
-    return row, row.status, row.fail_reason
-
-
 @action(TaskReq, codes=[TASK_NOT_FOUND])
 async def get_stream_task_status(ctx: ActionContext, req: TaskReq) -> dict:
     """Status 1 initializing, 2 init failed, 3 streaming, 4 stopping, 5 stopped; ended tasks too."""
-    row, status, reason = await task_status(ctx, req.TaskId)
+    entry = ctx.services.live.entry(req.TaskId)
+    if entry is not None and entry.app_id == ctx.app_id:
+        # Live tasks are answered from memory: clients poll this, it must stay cheap.
+        return {
+            "TaskId": entry.task_id,
+            "Status": int(entry.status),
+            "RoomId": entry.room_id,
+            "StreamId": entry.stream_id,
+            "FailReason": "",
+            "CreateTime": int(entry.create_time),
+        }
+    async with ctx.db() as s:
+        row = await get_task(s, ctx.app_id, req.TaskId)
+    if row is None:
+        raise ApiError(TASK_NOT_FOUND)
+    status, reason = ctx.services.events.pending_tasks.get(row.id, (row.status, row.fail_reason))
     return {
         "TaskId": row.id,
         "Status": status,
