@@ -143,3 +143,25 @@ async def test_local_model_streams_and_cancels() -> None:
         assert again
     finally:
         server.stop()
+
+
+async def test_chat_model_sends_agent_settings() -> None:
+    from agent.llm import ChatModel, base_url_of
+
+    assert (
+        base_url_of("https://api.example.com/v1/chat/completions") == "https://api.example.com/v1"
+    )
+    assert base_url_of("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080/v1"
+    async with FakeLLM(reply="好的。") as fake:
+        model = ChatModel(
+            f"{fake.base_url}/chat/completions",
+            api_key="k",
+            model="m",
+            temperature=0.2,
+            top_p=0.5,
+            extra={"seed": 7},
+        )
+        assert await model.complete(MESSAGES) == "好的。"
+        body = fake.stats.requests[0]
+        assert body["temperature"] == 0.2 and body["top_p"] == 0.5 and body["seed"] == 7
+        assert body["model"] == "m"

@@ -37,8 +37,10 @@ class LLMConfig:
     base_url: str
     api_key: str = "not-needed"
     model: str = "default"
-    temperature: float = 0.7
+    temperature: float | None = 0.7  # None: the endpoint's default
+    top_p: float | None = None
     max_tokens: int | None = 256
+    extra_body: dict[str, Any] | None = None  # more fields for the request body (ZEGO LLM.Params)
     first_token_timeout: float = 10.0
     token_timeout: float = 10.0  # longest silence between two pieces of a stream
     request_timeout: float = 60.0
@@ -56,7 +58,9 @@ class LLMClient:
             api_key=config.api_key,  # type: ignore[arg-type]
             model=config.model,
             temperature=config.temperature,
+            top_p=config.top_p,
             max_tokens=config.max_tokens,  # type: ignore[call-arg]
+            extra_body=config.extra_body or None,
             timeout=config.request_timeout,
             max_retries=0,  # a conversation cannot wait for retries; the caller decides
             streaming=True,

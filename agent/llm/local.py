@@ -66,6 +66,11 @@ class LocalLLMServer:
         self._lock = threading.Lock()
         self.base_url: str | None = None
 
+    @property
+    def model(self) -> str:
+        """The model name the server answers to."""
+        return self.model_name
+
     def start(self) -> LLMConfig:
         """Start (once) and return an `LLMConfig` pointing at the server."""
         with self._lock:
