@@ -197,3 +197,64 @@ def test_cancel_mid_render(astronaut: Path, speech3: Speech, tmp_path: Path) -> 
         render_file(spec, RenderInputs(speech3), out, progress, cancel)
     assert seen and max(seen) < 0.6
     assert not out.exists() and not list(tmp_path.iterdir())  # no partial file left
+
+
+def _straight_over(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Reference 'over' in float, straight alpha, opaque destination."""
+    a = src[..., 3:4].astype(np.float64) / 255
+    out = dst.astype(np.float64)
+    out[..., :3] = src[..., :3] * a + out[..., :3] * (1 - a)
+    return out
+
+
+def test_layers_background_image_and_decorations_in_front_and_behind() -> None:
+    from avatar.compose import Asset, Layout, Scene
+    from avatar.video.layers import FastCompositor
+
+    w, h = 640, 360
+    grad = np.zeros((90, 160, 4), np.uint8)  # a background image of another aspect ratio
+    grad[..., 0] = np.linspace(0, 255, 160, dtype=np.uint8)[None, :]
+    grad[..., 2] = 200
+    grad[..., 3] = 255
+    behind = np.zeros((40, 40, 4), np.uint8)
+    behind[:] = (255, 0, 0, 255)
+    front = np.zeros((40, 40, 4), np.uint8)
+    front[:] = (0, 255, 0, 128)  # half transparent
+    avatar = np.zeros((100, 100, 4), np.uint8)
+    avatar[:] = (250, 250, 250, 255)
+    avatar[:, :30, 3] = 0  # a removed background strip on its left
+    scene = Scene(
+        w,
+        h,
+        background_rgba=(0, 0, 0, 255),
+        background_image=grad,
+        avatar_layout=Layout(200, 100, 200, 200, 1),
+        avatar_layer=1,
+        assets=[
+            Asset(behind, Layout(180, 120, 80, 80, 0)),
+            Asset(front, Layout(300, 250, 80, 80, 2)),
+        ],
+    )
+    out = FastCompositor(scene, (100, 100)).compose(avatar)
+    assert out.shape == (h, w, 4) and (out[..., 3] == 255).all()
+    # The background image covers the picture (scaled 4x: its columns become 4 pixels wide).
+    assert abs(int(out[10, 320, 0]) - int(grad[0, 80, 0])) <= 3 and out[10, 320, 2] == 200
+    # The decoration behind shows where the avatar is transparent, and is hidden elsewhere.
+    assert tuple(out[150, 190, :3]) == (255, 0, 0)  # left of the avatar
+    assert tuple(out[150, 230, :3]) == (255, 0, 0)  # in the avatar's transparent strip
+    assert tuple(out[150, 300, :3]) == (250, 250, 250)  # the avatar
+    # The decoration in front is blended over the avatar.
+    ref = _straight_over(np.full((1, 1, 4), 250, np.uint8), front[:1, :1])[0, 0]
+    assert np.abs(out[280, 340, :3].astype(int) - ref[:3]).max() <= 2
+    cv2.imwrite("/tmp/video_file_layers.png", cv2.cvtColor(out, cv2.COLOR_RGBA2BGR))
+
+
+def test_layers_transparent_background_keeps_alpha() -> None:
+    from avatar.compose import Scene
+    from avatar.video.layers import FastCompositor
+
+    avatar = np.zeros((50, 50, 4), np.uint8)
+    avatar[10:40, 10:40] = (200, 100, 50, 255)
+    out = FastCompositor(Scene(200, 100, background_rgba=(0, 0, 0, 0)), (50, 50)).compose(avatar)
+    a = out[..., 3]
+    assert a[0, 0] == 0 and a.max() == 255 and (out[a == 0][:, :3] == 0).all()

@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from avatar.types import AUDIO_RATE
@@ -44,8 +45,13 @@ class VideoEncoder:
         try:
             if fmt == "mp4":
                 self._v = self._c.add_stream("libx264", rate=fps)
-                # veryfast keeps 1080p above real time on two cores; crf 21 is visually clean.
-                self._v.options = {"preset": preset or "veryfast", "crf": "21"}
+                # veryfast keeps 1080p near real time on two cores at a fifth of ultrafast's
+                # file size; at 2K superfast halves its cost. crf 21 is visually clean.
+                big = width * height > 1920 * 1080
+                self._v.options = {
+                    "preset": preset or ("superfast" if big else "veryfast"),
+                    "crf": "21",
+                }
                 self._a = self._c.add_stream("aac", rate=OUT_AUDIO_RATE)
                 self._a.bit_rate = 128000
                 afmt = "fltp"
@@ -134,6 +140,24 @@ def _vp9_bitrate(width: int, height: int) -> int:
 
 
 def to_video_frame(rgba: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """RGBA array → encoder-ready frame; swscale does the colour conversion (GIL released)."""
-    vf = av.VideoFrame.from_ndarray(rgba, format="rgba")
-    return vf.reformat(format=pix_fmt)
+    """RGBA array → encoder-ready frame. OpenCV's I420 conversion gives the same BT.601
+    limited-range values as swscale's default at several times its speed (SIMD, threads)."""
+    h, w = rgba.shape[:2]
+    i420 = cv2.cvtColor(rgba, cv2.COLOR_RGBA2YUV_I420)
+    if pix_fmt == "yuv420p":
+        return av.VideoFrame.from_ndarray(i420, format="yuv420p")
+    if pix_fmt != "yuva420p":
+        raise ValueError(f"unsupported pixel format {pix_fmt}")
+    frame = av.VideoFrame(w, h, "yuva420p")
+    q = h // 4
+    planes = (
+        i420[:h],
+        i420[h : h + q].reshape(h // 2, w // 2),
+        i420[h + q : h + 2 * q].reshape(h // 2, w // 2),
+        rgba[..., 3],
+    )
+    for plane, data in zip(frame.planes, planes, strict=True):
+        rows, cols = data.shape
+        view = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+        view[:rows, :cols] = data
+    return frame

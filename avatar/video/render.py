@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar.compose import Asset, Compositor, Layout, Scene
+from avatar.compose import Asset, Layout, Scene
 from avatar.lipsync.base import make_mouth_tracker
 from avatar.motion import ActionPlayer, IdleMotion
 from avatar.registry import load_renderer, read_meta
 from avatar.types import AUDIO_RATE, REST_MOUTH, AvatarRenderer, FrameParams, MouthShape
 from avatar.video.encode import VideoEncoder, pixel_format, to_video_frame
+from avatar.video.layers import FastCompositor
 from avatar.video.matte import Matte, load_person_mask
 from avatar.video.spec import VideoSpec
 from avatar.video.speech import Speech
@@ -124,7 +125,7 @@ class FrameRenderer:
             avatar_layer=lay.layer if lay else 0,
             assets=inputs.assets,
         )
-        self.compositor = Compositor(scene, first.size)
+        self.compositor = FastCompositor(scene, first.size)
         self.pix_fmt = pixel_format(spec.format, spec.transparent)
         self.fps = spec.fps
         self.subtitles = (

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from avatar.video.layers import over, premultiply
 from avatar.video.spec import SubtitleSpec
 
 # Debian's fonts-noto-cjk; fc-match finds it (or another CJK font) elsewhere.
@@ -133,8 +134,8 @@ class SubtitleOverlay:
         patch = self._patches.get(i)
         if patch is None:
             patch = self._patches[i] = self._draw(self.cues[i].text)
-        rgba, x, y = patch
-        _blend_over(frame, rgba, x, y)
+        pm, x, y = patch
+        _over_at(frame, pm, x, y)
 
     def _stroke(self) -> int:
         return max(2, self.font_size // 14)
@@ -157,8 +158,8 @@ class SubtitleOverlay:
                 stroke_width=stroke,
                 stroke_fill=self._style.stroke_color,
             )
-        arr = np.asarray(img).copy()
-        return arr, (self.width - w) // 2, self.bottom - h
+        pm = premultiply(np.asarray(img).copy())
+        return pm, (self.width - w) // 2, self.bottom - h
 
 
 def _any_cjk(cues: list[Cue]) -> bool:
@@ -183,18 +184,14 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, max_w: int) -> list[str]:
     return lines
 
 
-def _blend_over(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
-    """Porter-Duff 'over' of an RGBA patch onto an RGBA frame (which may be transparent)."""
-    h, w = src.shape[:2]
+def _over_at(dst: np.ndarray, src_pm: np.ndarray, x: int, y: int) -> None:
+    """Premultiplied 'over' of a patch at (x, y); pixels under transparent patch pixels stay
+    bit-identical (their weight is exactly 255/255)."""
+    h, w = src_pm.shape[:2]
     x0, y0 = max(x, 0), max(y, 0)
     x1, y1 = min(x + w, dst.shape[1]), min(y + h, dst.shape[0])
     if x1 <= x0 or y1 <= y0:
         return
-    s = src[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255.0
-    d = dst[y0:y1, x0:x1].astype(np.float32) / 255.0
-    sa, da = s[..., 3:4], d[..., 3:4]
-    oa = sa + da * (1 - sa)
-    rgb = (s[..., :3] * sa + d[..., :3] * da * (1 - sa)) / np.maximum(oa, 1e-6)
-    out = np.clip(np.concatenate([rgb, oa], axis=2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    # Pixels the text does not touch stay bit-identical.
-    dst[y0:y1, x0:x1] = np.where(sa > 0, out, dst[y0:y1, x0:x1])
+    region = np.ascontiguousarray(dst[y0:y1, x0:x1])
+    over(region, np.ascontiguousarray(src_pm[y0 - y : y1 - y, x0 - x : x1 - x]))
+    dst[y0:y1, x0:x1] = region
