@@ -9,8 +9,8 @@ k × 20 ms and video frame i at i / fps from the task's start, so nothing drifts
    `lead` = one frame + the tracker's look-ahead: a frame's mouth is known when it is due.
 2. send the audio chunks that are due (all of them, if the loop woke late: audio never stalls).
 3. the latest due video frame: parameters (idle life + mouth + actions) on the loop, rendering
-   and composing in a worker thread; frames still waiting for a busy renderer are dropped and
-   counted.
+   and composing in a worker thread. A frame due while the renderer is busy waits in a
+   one-place slot; one overtaken there by a newer frame is dropped and counted.
 
 Drive statuses follow ZEGO: 1 queued; 2 driving from when it is taken from the queue (its source
 starts) or, when the drive before is still sending its tail, from when that one finished; 4 once
@@ -181,6 +181,7 @@ class StreamTask:
         self._scheduled: list[tuple[float, int, str, str]] = []  # heap: (t, seq, action, drive)
         self._seq = itertools.count()
         self._inflight: set[asyncio.Future[Any]] = set()
+        self._waiting: tuple[int, FrameParams, float] | None = None
         self._idle_since = 0.0
 
     # --- LiveTask -------------------------------------------------------------------------
@@ -557,8 +558,15 @@ class StreamTask:
             mouth = mouths.popleft()[1]
         params = self._actions.apply(self._idle.params_at(t).with_mouth(mouth), t)
         if len(self._inflight) >= self._max_inflight:
-            self.stats.frames_dropped += 1
+            # The renderer is busy: this frame waits in a one-place slot and renders as soon
+            # as it is free, unless a newer frame falls due first (then this one is dropped).
+            if self._waiting is not None:
+                self.stats.frames_dropped += 1
+            self._waiting = (i, params, t)
             return
+        self._submit(i, params, t)
+
+    def _submit(self, i: int, params: FrameParams, t: float) -> None:
         try:
             fut = asyncio.get_running_loop().run_in_executor(self._pool(), self._render, params, t)
         except RuntimeError:  # the pool is shutting down (process exit)
@@ -575,6 +583,17 @@ class StreamTask:
 
     def _on_rendered(self, index: int, fut: asyncio.Future[Any]) -> None:
         self._inflight.discard(fut)
+        try:
+            self._deliver(index, fut)
+        finally:
+            waiting, self._waiting = self._waiting, None
+            if waiting is not None:
+                if self._status == TaskStatus.STREAMING and not self._shutting_down:
+                    self._submit(*waiting)
+                else:
+                    self.stats.frames_dropped += 1
+
+    def _deliver(self, index: int, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
             return
         exc = fut.exception()
