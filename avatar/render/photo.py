@@ -229,7 +229,7 @@ class PhotoRenderer(AvatarRenderer):
         idx = np.concatenate([r.inner_upper, r.inner_lower])
         anchors = np.concatenate(
             [r.frame.origin[None], r.eyes[0].origin[None], r.eyes[1].origin[None],
-             self._face_forward(tab, corner, idx)]
+             self._face_forward(tab, corner, idx), r.lip_line]
         )  # fmt: skip
         moved = self._forward_body(grid, anchors)
         head = moved[0] - r.frame.origin
@@ -254,9 +254,17 @@ class PhotoRenderer(AvatarRenderer):
             self._src, mapxy, None, cv2.INTER_LINEAR, dst=frame[ys, xs],
             borderMode=cv2.BORDER_REPLICATE,
         )  # fmt: skip
-        lips = moved[3:]
         n = len(r.inner_upper)
-        draw_mouth_interior(frame, lips[:n], lips[n:], r.frame.v_axis, r.E, r.look)
+        lips = moved[3 : 3 + 2 * n]
+        teeth_line = moved[3 + 2 * n :]
+        # A source whose lips stay parted at rest keeps its own mouth until it opens further.
+        gap = float(np.max((lips[n:] - lips[:n]) @ r.frame.v_axis))
+        shown = 0.0 if self.close_at_rest else r.rest_gap
+        opacity = min(max((gap - shown) / (0.04 * r.E + 1e-6), 0.0), 1.0)
+        if opacity > 0.0:
+            draw_mouth_interior(
+                frame, lips[:n], lips[n:], teeth_line, r.frame.v_axis, r.E, r.look, opacity
+            )
         return frame
 
     def _paste(self, dense: np.ndarray, fd: np.ndarray, box: tuple, shift: np.ndarray) -> None:

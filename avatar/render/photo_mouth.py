@@ -15,12 +15,15 @@ def draw_mouth_interior(
     frame: np.ndarray,
     upper: np.ndarray,
     lower: np.ndarray,
+    teeth_line: np.ndarray,
     v_axis: np.ndarray,
     unit: float,
     look: MouthLook,
+    opacity: float = 1.0,
 ) -> None:
     """Paint the interior into `frame` (RGBA, in place) inside the polygon between the inner-lip
-    curves `upper` and `lower` (each K×2, corner to corner, in frame pixels)."""
+    curves `upper` and `lower` (each K×2, corner to corner, in frame pixels); `teeth_line` is
+    where the lips meet at rest, moved with the head."""
     gap = float(np.max((lower - upper) @ v_axis))
     if gap < 0.5:
         return
@@ -65,32 +68,35 @@ def draw_mouth_interior(
         shade = 0.8 + 0.2 * np.clip((yy - (lc[1] + y0 - 0.3 * gap)) / (0.3 * gap + 1), 0, 1)
         col = col * (1 - ta) + (look.tongue * shade[..., None]) * ta
 
-    # Upper teeth hang a fixed depth below the upper lip, narrower than the mouth.
-    c0 = upper.mean(0)
-    mid = c0 + (upper - c0) * 0.8
-    depth = 0.085 * unit
-    # Bottom edge: one slightly rounded tip per tooth (incisors widest in the middle).
-    xs = np.linspace(0, 1, 33)
-    edge_top = np.stack([np.interp(xs, np.linspace(0, 1, len(mid)), mid[:, k]) for k in (0, 1)], -1)
-    notch = np.abs(np.cos(np.pi * (xs - 0.5) * 6.0)) ** 16
-    tips = depth * (1.0 - 0.1 * notch - 0.6 * np.abs(xs - 0.5) ** 2)
+    # Upper teeth are fixed to the skull: their edge hangs a fixed depth below where the lips
+    # meet at rest (moved with the head), so a rising upper lip shows more of them.
+    xs = np.linspace(0.12, 0.88, 33)
+    t_idx = np.linspace(0, 1, len(teeth_line))
+    line = np.stack([np.interp(xs, t_idx, teeth_line[:, k]) for k in (0, 1)], -1)
+    depth = 0.07 * unit
+    notch = np.abs(np.cos(np.pi * (xs - 0.5) * 6.0)) ** 24
+    tips = depth * (1.0 - 0.05 * notch - 0.5 * np.abs(xs - 0.5) ** 2)
     teeth_poly = np.concatenate(
-        [edge_top - v_axis * 1.5, (edge_top + v_axis * tips[:, None])[::-1]]
+        [line - v_axis * (0.5 * unit), (line + v_axis * tips[:, None])[::-1]]
     )
     teeth = np.zeros((h, w), np.uint8)
     cv2.fillPoly(teeth, [ipoly(teeth_poly)], 255, cv2.LINE_AA, shift=2)
-    teeth = cv2.GaussianBlur(teeth, (0, 0), 0.5)
+    teeth = cv2.GaussianBlur(teeth, (0, 0), 0.6)
     ta = (teeth.astype(np.float32) / 255.0)[..., None]
-    # Shade: the lip's shadow at the top, darker towards the corners (teeth curve away).
-    dy = np.clip((yy - (c0[1] - y0 + y0)) / (depth + 1), 0, 1)
-    side = np.clip(np.abs(xx - c0[0]) / (0.45 * mouth_w + 1), 0, 1)
-    # Faint gaps between teeth.
-    rel_x = (xx - c0[0]) / (0.8 * mouth_w + 1) + 0.5
-    gaps = 1 - 0.1 * np.abs(np.cos(np.pi * (rel_x - 0.5) * 6.0)) ** 16
-    shade = (0.62 + 0.38 * np.sqrt(dy)) * (1 - 0.6 * side**2) * gaps
+    # Shade: the upper lip's shadow at the top, darker towards the corners (teeth curve away).
+    c0 = line[len(line) // 2]
+    lip_y = np.interp(xx, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else yy * 0
+    dy = np.clip((yy - lip_y) / (0.04 * unit + 1), 0, 1)
+    side = np.clip(np.abs(xx - c0[0]) / (0.42 * mouth_w + 1), 0, 1)
+    rel_x = (xx - c0[0]) / (0.76 * mouth_w + 1) + 0.5
+    gaps = 1 - 0.08 * np.abs(np.cos(np.pi * (rel_x - 0.5) * 6.0)) ** 24
+    shade = (0.55 + 0.45 * dy) * (1 - 0.5 * side**2) * gaps
+    # The side teeth turn away into the dark of the mouth.
+    fade = np.clip((1.0 - side) / 0.35, 0, 1)
+    ta = ta * (fade * fade * (3 - 2 * fade))[..., None]
     tcol = look.teeth * shade[..., None]
     col = col * (1 - ta) + tcol * ta
 
-    a = (mask.astype(np.float32) / 255.0)[..., None]
+    a = (mask.astype(np.float32) * (opacity / 255.0))[..., None]
     roi = frame[y0:y1, x0:x1, :3]
     roi[:] = (col * a + roi.astype(np.float32) * (1 - a)).astype(np.uint8)

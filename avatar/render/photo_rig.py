@@ -99,6 +99,9 @@ class PhotoRig:
         self.look = self._mouth_look()
         self.inner_upper = np.array(g.UPPER_INNER_LIP)
         self.inner_lower = np.array(g.LOWER_INNER_LIP)
+        # Where the lips meet when closed (the upper lip takes ALPHA_UPPER of a closing).
+        up, lo = self.points[g.UPPER_INNER_LIP], self.points[g.LOWER_INNER_LIP]
+        self.lip_line = up + ALPHA_UPPER * (lo - up)
         gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
         self.rest_gap = float(max(gap.max(), 0.0))
         self.max_gap = 0.36 * E  # inner-lip gap at jaw_open = 1 ("a")
@@ -233,10 +236,10 @@ class PhotoRig:
         w_i = max(abs(uv[78, 0]), abs(uv[308, 0]), 1e-3)
         w_o = max(abs(uv[61, 0]), abs(uv[291, 0]), 1e-3)
         self.w_o = w_o
-        lat = 1 - smoothstep(1.0 * W, 1.3 * W, a)
+        lat = 1 - smoothstep(0.95 * W, 1.2 * W, a)
         p_in = np.sqrt(np.clip(1 - (a / w_i) ** 2, 0, 1))
         p_out = np.sqrt(np.clip(1 - (a / w_o) ** 2, 0, 1))
-        jaw = 1 - 0.7 * smoothstep(0.35 * W, 1.0 * W, a)
+        jaw = 1 - 0.75 * smoothstep(0.35 * W, 1.0 * W, a)
         src_gap = np.clip(ll - ul, 0, None)
         g0 = max(float(src_gap.max()), 1e-6)
         K = pos.shape[1]
@@ -252,7 +255,7 @@ class PhotoRig:
         cl = zero.copy()
         cl[:, 4] = cl[:, 5] = ALPHA_UPPER * src_gap
         cl[:, 6] = cl[:, 7] = -(1 - ALPHA_UPPER) * src_gap
-        cl[:, 8] = -(1 - ALPHA_UPPER) * g0 * jaw * smoothstep(0, 1, src_gap / g0 + 0.5)
+        cl[:, 8] = -(1 - ALPHA_UPPER) * g0 * jaw
         # press: lips thin and roll in
         t_u, t_l = np.clip(ul - ulo, 0, None), np.clip(llo - ll, 0, None)
         pr = zero.copy()
@@ -274,10 +277,16 @@ class PhotoRig:
         br[:, 1] = -0.09 * E * (1 - smoothstep(brow_span, brow_span + 0.25 * E, a))
         br[:, 1] *= 0.75 + 0.25 * smoothstep(0.05 * E, 0.3 * E, a)  # less in the middle
         br[:, 2] = 0.12 * br[:, 1]  # the upper lids follow a little
+        bases = np.stack([op, cl, pr, rd, sm, br]) * lat[None, :, None]
+        # The outer lips and the chin move as smooth sheets: soften their lateral profiles (the
+        # inner lips keep theirs, they must follow the landmarks).
+        sigma = max(0.06 * E / self.u_tab_step, 0.5)
+        from scipy.ndimage import gaussian_filter1d
+
+        for k in (4, 7, 8):
+            bases[:, :, k] = gaussian_filter1d(bases[:, :, k], sigma, axis=1, mode="nearest")
         self.chain_pos = pos.astype(np.float32)
-        self.chain_bases = (np.stack([op, cl, pr, rd, sm, br]) * lat[None, :, None]).astype(
-            np.float32
-        )
+        self.chain_bases = bases.astype(np.float32)
         self.chain_bases_flat = self.chain_bases.reshape(6, -1)
         # Horizontal chain (mouth corners), active on the mouth's rows only.
         v_top_m = float(ulo.min()) - 0.1 * E
@@ -387,6 +396,7 @@ class PhotoRig:
         luma = float(skin @ np.array([0.299, 0.587, 0.114]))
         light = float(np.clip(luma / 175.0, 0.45, 1.15))
         cavity = lip * 0.18 + np.array([14.0, 4.0, 6.0])
-        teeth = np.array([238.0, 232.0, 220.0]) * (0.75 + 0.25 * light) * min(1.0, light + 0.1)
+        # Teeth a little brighter than the skin, never glowing in a face in shadow.
+        teeth = np.array([0.94, 0.92, 0.86]) * min(245.0, luma * 1.18 + 12)
         tongue = lip * 0.72 + np.array([25.0, 0.0, 0.0]) * light
         return MouthLook(cavity, teeth, tongue, light)
