@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avatar.build.video import FORMAT_VERSION
 from avatar.registry import build_avatar, load_renderer
 from avatar.types import FrameParams, MouthShape
 
@@ -40,7 +41,8 @@ def _avatar(w: int, h: int) -> tuple[Path, float]:
     folder = CACHE / f"avatar_{w}x{h}"
     src = _scaled_source(w, h)
     t0 = time.perf_counter()
-    if not (folder / "avatar.json").exists():
+    meta = folder / "avatar.json"
+    if not meta.exists() or json.loads(meta.read_text()).get("version") != FORMAT_VERSION:
         build_avatar("video", src, folder, {"min_duration_s": 3})
     return folder, time.perf_counter() - t0
 

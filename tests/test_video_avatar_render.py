@@ -123,8 +123,8 @@ def test_no_seam_at_blend_border(avatar: Path) -> None:
     base = _border_gradient(loop, band)
     # a hard paste of the same mouth: what a seam looks like to this check
     hard = loop.copy()
-    lib = cv2.warpAffine(r._crops[j], place.m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    roi = hard[place.y0 : place.y1, place.x0 : place.x1, :3]
+    lib = cv2.warpAffine(r.crop(j), place.m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    roi = hard[place.y0 : place.y1, place.x0 : place.x1]
     inside = cv2.warpAffine((crop_mask > 0.3).astype(np.uint8), place.m, (w, h)) > 0
     roi[inside] = lib[inside]
     hard_band = cv2.dilate((inside * 255).astype(np.uint8), np.ones((5, 5))) > 0

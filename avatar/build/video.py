@@ -35,7 +35,7 @@ from avatar.videoavatar.track import MAX_TRACK_SIDE, track_frames
 MAX_LIBRARY = 600  # mouth crops kept; long recordings keep runs of consecutive frames
 RUN = 12  # frames per run when the library is subsampled
 EMBED_DIM = 16
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def _library_frames(usable: np.ndarray) -> np.ndarray:

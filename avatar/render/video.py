@@ -11,6 +11,7 @@ and enter and leave the loop with a cross-fade.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ SILENT_OPEN = 0.08  # target opening below which a frame counts as silent
 OWN_LIPS_MAX_OPEN = 0.25  # real lips are kept in silence when no more open than this
 SWITCH_STEP = 0.34  # per-frame change of the library-mouth weight (about 3 frames)
 ACTION_FADE_S = 0.3
+CROP_CACHE = 96  # decoded library mouths kept
 
 
 @dataclass(slots=True)
@@ -65,7 +67,8 @@ class VideoAvatarRenderer(AvatarRenderer):
             lib["shapes"], lib["teeth"], lib["pose"], lib["embed"], lib["frame"]
         )
         mouths = ImageList(folder, "mouths")
-        self._crops = [mouths.rgb(i) for i in range(len(mouths))]
+        self._mouths = mouths
+        self._crop_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.search = MouthSearch(self.index, self.index.transition_matrix())
         self._weight = 0.0
         self._silent_run = 0
@@ -131,6 +134,18 @@ class VideoAvatarRenderer(AvatarRenderer):
         """The loop frame shown at `t` without any mouth change (for tests and previews)."""
         return self._decode(self._loop, self.loop_index(t))
 
+    def crop(self, j: int) -> np.ndarray:
+        """Library mouth j (canonical RGBA). Kept as JPEG and decoded on use, with a small cache:
+        speech revisits a few dozen mouths, and a long recording's library stays out of RAM."""
+        c = self._crop_cache.get(j)
+        if c is None:
+            c = self._crop_cache[j] = cv2.cvtColor(self._mouths.bgr(j), cv2.COLOR_BGR2RGBA)
+            if len(self._crop_cache) > CROP_CACHE:
+                self._crop_cache.popitem(last=False)
+        else:
+            self._crop_cache.move_to_end(j)
+        return c
+
     def _mask_for(self, seq: _Seq, k: int, j: int) -> np.ndarray:
         """Blend mask: the mouth ellipse where both the frame and the library mouth show face."""
         both = seq.region[k].astype(np.float32) * self._region[j].astype(np.float32)
@@ -165,7 +180,5 @@ class VideoAvatarRenderer(AvatarRenderer):
             self._weight = max(goal, self._weight - SWITCH_STEP)
         self.last_choice = j if self._weight > 0 else None
         if self._weight > 0:
-            blend_mouth(
-                frame, seq.places[k], self._crops[j], self._mask_for(seq, k, j), self._weight
-            )
+            blend_mouth(frame, seq.places[k], self.crop(j), self._mask_for(seq, k, j), self._weight)
         return frame

@@ -37,22 +37,27 @@ def blend_mouth(
     mask: np.ndarray,
     weight: float = 1.0,
 ) -> None:
-    """Blend `crop` (canonical RGB) into `frame` (H×W×C uint8, C ≥ 3) in place."""
+    """Blend `crop` (canonical, same channel count as `frame`) into `frame` (H×W×C uint8) in
+    place. OpenCV's per-pixel weighted blend works on uint8 directly, so a 1080p frame costs
+    about as much as its mouth box."""
     w, h = place.x1 - place.x0, place.y1 - place.y0
     if w <= 0 or h <= 0 or weight <= 0:
         return
-    roi = frame[place.y0 : place.y1, place.x0 : place.x1, :3]
+    roi = frame[place.y0 : place.y1, place.x0 : place.x1]
     lib = cv2.warpAffine(
         crop, place.m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     m = cv2.warpAffine(mask, place.m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
     if weight < 1.0:
         m *= weight
-    base = roi.astype(np.float32)
-    libf = lib.astype(np.float32)
-    ring = (m > 0.02) & (m < 0.5)
-    if ring.sum() > 16:
+    ring = cv2.inRange(m, 0.02, 0.5)
+    if cv2.countNonZero(ring) > 16:
         # same person, same light, but another moment: remove the mean colour difference
-        libf += base[ring].mean(0) - libf[ring].mean(0)
-    out = base + m[..., None] * (libf - base)
-    roi[...] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        base_mean = cv2.mean(roi, ring)
+        lib_mean = cv2.mean(lib, ring)
+        shift = [b - a for a, b in zip(lib_mean, base_mean, strict=True)]
+        if lib.shape[2] == 4:
+            shift[3] = 0.0
+        lib = cv2.add(lib, np.array(shift, np.float64), dtype=cv2.CV_8U)
+    # where m is 0 the result is exactly the frame: (0*lib + 1*roi) / (1 + 1e-5) rounds back
+    roi[...] = cv2.blendLinear(lib, np.ascontiguousarray(roi), m, 1.0 - m)
