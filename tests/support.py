@@ -229,7 +229,7 @@ class ServerProcess:
     def __init__(
         self,
         data_dir: Path,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         port: int | None = None,
         scheme: str = "http",
         startup_timeout: float = 120.0,
@@ -249,6 +249,8 @@ class ServerProcess:
             "DH_ICE_HOST_ADDRESSES": "127.0.0.1",
             **(env or {}),
         }
+        # A None value in `env` removes that variable (to run with the server's defaults).
+        self.env = {k: v for k, v in self.env.items() if v is not None}
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"

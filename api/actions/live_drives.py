@@ -1,26 +1,37 @@
 """DriveByWsStream and DriveByRTCStream: real-time streaming drives.
 
-Until the transport is wired into the API they answer 400010001 with a clear Message. The lead
-replaces this module (same ACTIONS names) when avatar/transport is connected.
+Implemented with the WebRTC transport in api/actions/webrtc.py (`LIVE_DRIVE_ACTIONS`) and
+registered here, so each action has one owner. When the transport cannot be imported (aiortc
+missing), they answer 400010001 with a clear Message instead of disappearing.
 """
 
 from __future__ import annotations
 
-from api.context import ActionContext
+import logging
+
+from api.context import ActionContext, Handler
 from api.errors import NO_PERMISSION, ApiError
 from api.schema import action
 
-
-@action(None, codes=[NO_PERMISSION])
-async def drive_by_ws_stream(ctx: ActionContext, body: dict) -> dict:
-    """Not available yet: real-time WebSocket drives come with the streaming transport."""
-    raise ApiError(NO_PERMISSION, "DriveByWsStream is not available on this server yet")
+log = logging.getLogger(__name__)
 
 
-@action(None, codes=[NO_PERMISSION])
-async def drive_by_rtc_stream(ctx: ActionContext, body: dict) -> dict:
-    """Not available yet: RTC-stream drives come with the streaming transport."""
-    raise ApiError(NO_PERMISSION, "DriveByRTCStream is not available on this server yet")
+def _unavailable(name: str, why: str) -> Handler:
+    @action(None, codes=[NO_PERMISSION])
+    async def handler(ctx: ActionContext, body: dict) -> dict:
+        raise ApiError(NO_PERMISSION, f"{name} is not available on this server: {why}")
+
+    handler.__doc__ = f"Not available: {why}"
+    return handler
 
 
-ACTIONS = {"DriveByWsStream": drive_by_ws_stream, "DriveByRTCStream": drive_by_rtc_stream}
+try:
+    from api.actions.webrtc import LIVE_DRIVE_ACTIONS
+
+    ACTIONS: dict[str, Handler] = dict(LIVE_DRIVE_ACTIONS)
+except ImportError as e:  # the transport's dependencies are not installed
+    log.warning("real-time drives unavailable: %s", e)
+    ACTIONS = {
+        name: _unavailable(name, f"the WebRTC transport is not installed ({e})")
+        for name in ("DriveByWsStream", "DriveByRTCStream")
+    }
