@@ -100,7 +100,8 @@ class Fetcher:
                     if length and length.isdigit() and int(length) > limit:
                         raise FetchError(f"{url[:80]} is larger than {limit} bytes")
                     total = 0
-                    body = resp.aiter_bytes(CHUNK)
+                    # No chunk size: a fixed size would hold bytes back until it is filled.
+                    body = resp.aiter_bytes()
                     while True:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
