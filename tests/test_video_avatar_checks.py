@@ -80,3 +80,23 @@ def test_not_a_video(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     assert "unreadable" in _reason(bad, tmp_path)
+
+
+def test_progress_can_cancel_a_build(tmp_path: Path) -> None:
+    """A caller cancels a build by raising from its progress callback (the build reports
+    progress every few frames); nothing is left that looks like a finished avatar."""
+
+    class Cancelled(Exception):
+        pass
+
+    seen: list[int] = []
+
+    def progress(p: int) -> None:
+        seen.append(p)
+        if p >= 30:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        build_avatar("video", AOC, tmp_path / "a", None, progress)
+    assert 30 <= seen[-1] < 60
+    assert not (tmp_path / "a" / "avatar.json").exists()

@@ -9,6 +9,9 @@ crops (JPEG at the canonical size) with their index. The renderer is `avatar.ren
 Hint keys (all optional): "range": [start_s, end_s] of the recording to use; "actions":
 {"nod": [start_s, end_s], ...} named stretches (seconds in the recording); any field of
 `VideoChecks` (e.g. "min_duration_s").
+
+Progress is reported every few frames; a caller cancels a build by raising from `progress`
+(the folder is then half-made, without avatar.json, and the caller removes it).
 """
 
 from __future__ import annotations
@@ -47,22 +50,15 @@ def _library_frames(usable: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([idx[s : s + RUN] for s in starts]))
 
 
-def _embed(crops: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+def _embed_input(crop: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (24, 20), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+
+
+def _embed(small: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
     """Appearance embedding of mouth crops: PCA of small masked grey images."""
-    sm = cv2.resize(mask, (24, 20), interpolation=cv2.INTER_AREA)
-    x = (
-        np.stack(
-            [
-                cv2.resize(
-                    cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), (24, 20), interpolation=cv2.INTER_AREA
-                )
-                .astype(np.float32)
-                .ravel()
-                for c in crops
-            ]
-        )
-        * sm.ravel()
-    )
+    sm = cv2.resize(mask, (24, 20), interpolation=cv2.INTER_AREA).ravel()
+    x = np.stack(small) * sm
     x -= x.mean(0)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     return (x @ vt[:EMBED_DIM].T / 255.0).astype(np.float32)
@@ -129,48 +125,54 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
     alpha_writers: dict[str, ImageListWriter] = {}
     mouths = ImageListWriter(folder, "mouths", quality=94)
     lib_set = {int(i): j for j, i in enumerate(lib_idx)}
-    crops: list[np.ndarray] = [np.zeros(0)] * len(lib_idx)
+    small: list[np.ndarray] = [np.zeros(0)] * len(lib_idx)  # for the appearance embedding
     teeth = np.zeros(len(lib_idx), np.float32)
     w_c, h_c = canon.size
-    for i, (_, rgb) in enumerate(iter_frames(source, start_s, end_s)):
-        if i >= n:
-            break
-        if i == 0:
-            k_rgb = detect_key([rgb])
-            if k_rgb is not None:
-                key = ChromaKey(k_rgb)
-                alpha_writers = {k: ImageListWriter(folder, f"{k}_alpha", ".png") for k in seqs}
-        if i in lib_set:
-            j = lib_set[i]
-            crop = cv2.warpAffine(rgb, canon.to_crop[i], (w_c, h_c), flags=cv2.INTER_LINEAR)
-            crops[j] = crop
-            teeth[j] = teeth_fraction(crop, canon.lips[i])[0]
-        if i in fade_src:
-            fade_buf[i] = rgb
-        for name, r in seqs.items():
-            if i not in r:
-                continue
-            out = rgb
-            k = i - r.start
-            if name == "loop" and k >= plan.length - plan.fade:
-                # cross-fade the loop's end into the frames that precede its start
-                f = k - (plan.length - plan.fade)
-                w = (f + 1) / (plan.fade + 1)
-                src = fade_buf[plan.start - plan.fade + f]
-                out = cv2.addWeighted(rgb, 1.0 - w, src, w, 0.0)
-            if key is not None:
-                out, alpha = key.apply(out)
-                alpha_writers[name].add(alpha)
-            writers[name].add(out)
-            if name == "loop" and k == 0:
-                cv2.imwrite(str(folder / "preview.jpg"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-        if i % 10 == 0:
-            progress(58 + int(38 * i / max(1, n)))
-    for wr in [*writers.values(), *alpha_writers.values()]:
-        wr.close()
-    for c in crops:
-        mouths.add(c)
-    mouths.close()
+    try:
+        for i, (_, rgb) in enumerate(iter_frames(source, start_s, end_s)):
+            if i >= n:
+                break
+            if i == 0:
+                k_rgb = detect_key([rgb])
+                if k_rgb is not None:
+                    key = ChromaKey(k_rgb)
+                    alpha_writers = {k: ImageListWriter(folder, f"{k}_alpha", ".png") for k in seqs}
+            if i in lib_set:
+                j = lib_set[i]
+                crop = cv2.warpAffine(
+                    rgb,
+                    canon.to_crop[i],
+                    (w_c, h_c),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                mouths.add(crop)  # library frames come in order: entry j is the j-th added
+                small[j] = _embed_input(crop)
+                teeth[j] = teeth_fraction(crop, canon.lips[i])[0]
+            if i in fade_src:
+                fade_buf[i] = rgb
+            for name, r in seqs.items():
+                if i not in r:
+                    continue
+                out = rgb
+                k = i - r.start
+                if name == "loop" and k >= plan.length - plan.fade:
+                    # cross-fade the loop's end into the frames that precede its start
+                    f = k - (plan.length - plan.fade)
+                    w = (f + 1) / (plan.fade + 1)
+                    src = fade_buf[plan.start - plan.fade + f]
+                    out = cv2.addWeighted(rgb, 1.0 - w, src, w, 0.0)
+                if key is not None:
+                    out, alpha = key.apply(out)
+                    alpha_writers[name].add(alpha)
+                writers[name].add(out)
+                if name == "loop" and k == 0:
+                    cv2.imwrite(str(folder / "preview.jpg"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+            if i % 10 == 0:
+                progress(58 + int(38 * i / max(1, n)))
+    finally:
+        for wr in [*writers.values(), *alpha_writers.values(), mouths]:
+            wr.close()
 
     stages["write"] = time.perf_counter() - t_start - sum(stages.values())
 
@@ -204,7 +206,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         teeth=teeth > 0.12,
         teeth_frac=teeth,
         pose=poses[lib_idx, :2],
-        embed=_embed(crops, canon.mask),
+        embed=_embed(small, canon.mask),
         frame=lib_idx.astype(np.int32),
         mask=canon.mask,
         region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),
