@@ -96,6 +96,10 @@ class SentenceSplitter:
         """Index just past the first sentence end in the buffer, or None if not yet known."""
         buf = self._buf
         n = len(buf)
+        if self._emitted == 0 and self.first_clause_chars > 0:
+            cut = self._first_clause(buf)
+            if cut is not None:
+                return cut
         i = 0
         while i < n:
             ch = buf[i]
@@ -110,13 +114,24 @@ class SentenceSplitter:
             if ch == "\n" and buf[:i].strip():
                 return i + 1
             i += 1
-        if self._emitted == 0 and self.first_clause_chars > 0:
-            for k in range(self.first_clause_chars - 1, n - 1):
-                # "1,000" is not a clause break: the mark must be followed by a space or CJK.
-                if buf[k] in _CLAUSE and (buf[k + 1].isspace() or _is_cjk(buf[k + 1])):
-                    return k + 1
         if len(buf.strip()) >= self.max_chars:
             return self._clause_cut(buf)
+        return None
+
+    def _first_clause(self, buf: str) -> int | None:
+        """End of the first clause when it is at least first_clause_chars long and comes before
+        the first sentence end."""
+        for k in range(len(buf) - 1):
+            ch = buf[k]
+            if ch in _CJK_END or (ch in _ASCII_END and buf[k + 1].isspace()):
+                return None  # the sentence ends first
+            # "1,000" is not a clause break: the mark must be followed by a space or CJK.
+            if (
+                ch in _CLAUSE
+                and k + 1 >= self.first_clause_chars
+                and (buf[k + 1].isspace() or _is_cjk(buf[k + 1]))
+            ):
+                return k + 1
         return None
 
     def _ascii_end(self, buf: str, i: int, final: bool) -> bool:

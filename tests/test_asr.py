@@ -120,3 +120,22 @@ async def test_streaming_partials_and_speculative_final(tmp_path: Path) -> None:
     stream.reset()
     assert stream.seconds == 0
     await stream.aclose()
+
+
+@pytest.mark.slow
+def test_mandarin_poems_in_simplified_characters(asr: WhisperASR) -> None:
+    import soundfile as sf
+
+    audio_dir = MEDIA / "audio" / "16k_mono"
+    if not (audio_dir / "zh_chinese_poem1.wav").is_file():
+        pytest.skip("shared audio missing")
+    # Li Bai's "Quiet Night Thought", recited: its canonical text is the reference.
+    pcm, _ = sf.read(audio_dir / "zh_chinese_poem1.wav", dtype="int16")
+    text = asr.transcribe(pcm, language="zh")
+    assert cer("床前明月光，疑是地上霜。举头望明月，低头思故乡。", text) <= 0.4, text
+    # Base Whisper writes this one in Traditional characters; the transcript must not be.
+    pcm, _ = sf.read(audio_dir / "zh_chinese_poem2.wav", dtype="int16")
+    text = asr.transcribe(pcm, language="zh")
+    assert sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 15, text
+    assert not set(text) & set("長記誤處歸興盡劍"), text
+    assert "沉醉不知归路" in text, text

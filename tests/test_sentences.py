@@ -84,3 +84,14 @@ def test_punctuation_only_pieces_are_not_sentences() -> None:
 
 def test_words_of() -> None:
     assert words_of("Hello, world! 你好世界") == ["Hello,", "world!", "你", "好", "世", "界"]
+
+
+def test_first_clause_before_the_first_sentence_end() -> None:
+    splitter = SentenceSplitter(first_clause_chars=2)
+    assert splitter.push("你好，我是你的助手。今天，好的。") == [
+        "你好，",
+        "我是你的助手。",
+        "今天，好的。",
+    ]
+    splitter = SentenceSplitter(first_clause_chars=10)
+    assert splitter.push("Hi, you. And then, more. ") == ["Hi, you.", "And then, more."]

@@ -5,7 +5,8 @@ Whisper always encodes a 30 s window, so a call costs about the same for any utt
 installed (half the latency), Mandarin and unknown languages to the multilingual base model.
 Decoding is greedy at temperature 0 without conditioning on previous text (no drifting
 repetitions); Mandarin gets `language="zh"` and a Simplified-Chinese initial prompt, which steers
-Whisper away from Traditional characters.
+Whisper away from Traditional characters; what Traditional remains (poems still come out in it)
+is converted with OpenCC's t2s when the `opencc` package is installed.
 """
 
 from __future__ import annotations
@@ -109,8 +110,27 @@ class WhisperASR(ASR):
         text = "".join(s.text for s in segments).strip()
         detected = lang or info.language
         if detected == "zh":
-            text = text.replace(" ", "")
+            text = to_simplified(text.replace(" ", ""))
         return text, detected
+
+
+_t2s: Any = None
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to Simplified Chinese (OpenCC t2s); unchanged without opencc."""
+    global _t2s
+    if _t2s is None:
+        try:
+            import opencc
+
+            _t2s = opencc.OpenCC("t2s")
+        except ImportError:
+            log.info(
+                "opencc not installed: Mandarin transcripts may contain Traditional characters"
+            )
+            _t2s = False
+    return _t2s.convert(text) if _t2s else text
 
 
 def _normalize_language(language: str | None) -> str | None:
