@@ -419,3 +419,30 @@ async def test_jitter_buffer_absorbs_late_pushes(avatar: Path, speech) -> None:
     assert task.stats.audio_underrun_chunks <= 2
     assert np.array_equal(sink.pcm("live")[sink.pcm("live") != 0], pcm[pcm != 0])
     await assert_no_tasks_left()
+
+
+class _BrokenSink(CollectingSink):
+    def on_video(self, frame) -> None:
+        raise RuntimeError("viewer went away")
+
+
+async def test_several_tasks_at_once_and_a_failing_sink(avatar: Path, speech) -> None:
+    started = [await start_task(avatar) for _ in range(4)]
+    broken = _BrokenSink()
+    started[0][0].add_sink(broken)
+    for n, (task, _, _) in enumerate(started):
+        task.enqueue(f"d{n}", push_all(speech[n * 8000 : n * 8000 + AUDIO_RATE]))
+    async with asyncio.timeout(5):
+        for n, (_, events, _) in enumerate(started):
+            await events.wait_drive(f"d{n}", ENDED)
+    await asyncio.gather(*(task.stop() for task, _, _ in started))
+    for n, (_task, events, sink) in enumerate(started):
+        assert events.drive_statuses(f"d{n}")[-1] == DriveStatus.FINISHED
+        want = speech[n * 8000 : n * 8000 + AUDIO_RATE]
+        assert np.array_equal(sink.pcm(f"d{n}")[: len(want)], want)
+        idx = [c.index for _, c in sink.audio]
+        assert idx == list(range(len(idx)))
+        assert len(sink.frames) > 0
+    # The failing viewer was dropped; the task and its other sink went on.
+    assert not broken.closed and started[0][2].closed
+    await assert_no_tasks_left()
