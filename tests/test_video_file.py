@@ -49,6 +49,19 @@ def green(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped avatar as the server builds it: the astronaut as a photo avatar."""
+    from avatar.registry import AvatarBuildError, build_avatar
+
+    folder = tmp_path_factory.mktemp("av") / "photo"
+    try:
+        build_avatar("photo", ASTRONAUT, folder)
+    except (AvatarBuildError, ImportError) as e:
+        pytest.skip(f"photo avatars unavailable here: {e}")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def speech3() -> Speech:
     sp = speech_from_file(SPEECH_3S)
     sp.cues = [Cue("请各位乘客注意安全。", 0.0, 1.6), Cue("下一站，人民广场。", 1.6, sp.duration)]
@@ -258,3 +271,33 @@ def test_layers_transparent_background_keeps_alpha() -> None:
     out = FastCompositor(Scene(200, 100, background_rgba=(0, 0, 0, 0)), (50, 50)).compose(avatar)
     a = out[..., 3]
     assert a[0, 0] == 0 and a.max() == 255 and (out[a == 0][:, :3] == 0).all()
+
+
+@pytest.mark.slow
+def test_webm_2k_transparent_from_the_shipped_photo_avatar(
+    photo: Path, speech3: Speech, tmp_path: Path
+) -> None:
+    # Fitted bottom-centre: the 512x512 picture at 2.8125x from x=560; the astronaut's face
+    # (picture (225, 100)) at output (1192, 281), the photo's own backdrop at picture (20, 20)
+    # and (490, 20) at output (616, 56) and (1938, 56).
+    spec = VideoSpec(
+        str(photo),
+        2560,
+        1440,
+        "webm",
+        audio_url="file",
+        background_rgba=(0, 0, 0, 0),
+        remove_background=True,
+        subtitles=SubtitleSpec(enable=True),
+    )
+    out = tmp_path / "p.webm"
+    render_file(spec, RenderInputs(speech3), out)
+    info = probe(out)
+    assert info.video and info.audio and (info.video.codec, info.audio.codec) == ("vp9", "opus")
+    assert abs(info.video.duration - speech3.duration) <= 0.1
+    for i, f in decode_rgba(out, [10, 60]).items():
+        a = f[..., 3]
+        cv2.imwrite(f"/tmp/video_file_photo_alpha_{i}.png", cv2.cvtColor(f, cv2.COLOR_RGBA2BGRA))
+        assert a[:, :500].max() == 0  # beside the avatar
+        assert a[40:72, 600:632].max() <= 2 and a[40:72, 1922:1954].max() <= 2  # its backdrop
+        assert a[260:300, 1172:1212].min() >= 253  # the face

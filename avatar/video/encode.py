@@ -58,13 +58,15 @@ class VideoEncoder:
             else:
                 self._v = self._c.add_stream("libvpx-vp9", rate=fps)
                 # realtime deadline with cpu-used 8: the only VP9 setting near real time at 2K
-                # on CPU; the bitrate target keeps the quality of a talking head good.
+                # on CPU. Constant quality (crf 30, no bitrate target) keeps flat areas flat:
+                # with a bitrate target the alpha plane's transparent areas decode as 1, not 0.
                 self._v.options = {
                     "deadline": "realtime",
                     "cpu-used": preset or "8",
                     "row-mt": "1",
                     "lag-in-frames": "0",
-                    "b": str(_vp9_bitrate(width, height)),
+                    "crf": "30",
+                    "b": "0",
                 }
                 self._a = self._c.add_stream("libopus", rate=OUT_AUDIO_RATE)
                 self._a.bit_rate = 96000
@@ -132,11 +134,6 @@ class VideoEncoder:
         if not self._closed:
             self._closed = True
             self._c.close()
-
-
-def _vp9_bitrate(width: int, height: int) -> int:
-    # ~3 Mbit/s at 1080p, scaled by area.
-    return int(3_000_000 * width * height / (1920 * 1080))
 
 
 def to_video_frame(rgba: np.ndarray, pix_fmt: str) -> av.VideoFrame:

@@ -10,6 +10,7 @@ worker thread loads its own renderer, because renderers may keep per-instance ca
 from __future__ import annotations
 
 import collections
+import importlib
 import logging
 import threading
 import time
@@ -18,12 +19,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from avatar.compose import Asset, Layout, Scene
 from avatar.lipsync.base import make_mouth_tracker
 from avatar.motion import ActionPlayer, IdleMotion
-from avatar.registry import load_renderer, read_meta
+from avatar.registry import KIND_MODULES, read_meta
 from avatar.types import AUDIO_RATE, REST_MOUTH, AvatarRenderer, FrameParams, MouthShape
 from avatar.video.encode import VideoEncoder, pixel_format, to_video_frame
 from avatar.video.layers import FastCompositor
@@ -102,15 +104,19 @@ class FrameRenderer:
         folder = Path(spec.avatar_folder)
         self._folder = folder
         self._local = threading.local()
-        first = load_renderer(folder)
-        self._local.renderer = first
         meta = read_meta(folder)
+        # Kinds that can cut the person out themselves do it before warping (the matte moves
+        # with the head); they read "remove_background" from the avatar's meta.
+        self._meta = {**meta, "remove_background": True} if spec.remove_background else meta
+        first = self._load()
+        self._local.renderer = first
         mask = None
         if spec.remove_background:
-            # A mask file the builder saved, else the photo renderer's own person matte.
             mask = load_person_mask(folder, meta)
             if mask is None:
                 mask = getattr(getattr(first, "rig", None), "person_alpha", None)
+            if mask is not None and _already_cut(first, mask):
+                mask = None
         green = spec.green_screen or bool(meta.get("green_screen"))
         self.matte = Matte(mask, green)
         lay = spec.layout
@@ -134,10 +140,14 @@ class FrameRenderer:
             else None
         )
 
+    def _load(self) -> AvatarRenderer:
+        module = importlib.import_module(KIND_MODULES[self._meta["kind"]])
+        return module.load(self._folder, self._meta)
+
     def _renderer(self) -> AvatarRenderer:
         r = getattr(self._local, "renderer", None)
         if r is None:
-            r = self._local.renderer = load_renderer(self._folder)
+            r = self._local.renderer = self._load()
         return r
 
     def rgba(self, params: FrameParams, index: int) -> np.ndarray:
@@ -153,6 +163,16 @@ class FrameRenderer:
 
     def frame(self, params: FrameParams, index: int):  # -> av.VideoFrame
         return to_video_frame(self.rgba(params, index), self.pix_fmt)
+
+
+def _already_cut(renderer: AvatarRenderer, mask: np.ndarray) -> bool:
+    """Whether the renderer's frames are already transparent where the person mask is empty
+    (then the static mask is not applied on top)."""
+    rgba = renderer.render(FrameParams(), 0.0)
+    if mask.shape != rgba.shape[:2]:
+        mask = cv2.resize(mask, (rgba.shape[1], rgba.shape[0]), interpolation=cv2.INTER_NEAREST)
+    outside = mask == 0
+    return bool(outside.any()) and int(rgba[..., 3][outside].max()) <= 8
 
 
 def render_file(
