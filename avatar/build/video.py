@@ -242,4 +242,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
 def load(folder: Path, meta: dict[str, Any]) -> AvatarRenderer:
     from avatar.render.video import VideoAvatarRenderer
 
+    if meta.get("version") != FORMAT_VERSION:
+        raise AvatarBuildError(
+            f"video avatar format {meta.get('version')} is not {FORMAT_VERSION}: build it again"
+        )
     return VideoAvatarRenderer(folder, meta)
