@@ -8,7 +8,7 @@ threads can all use it:
         client = LLMClient(LLMConfig(base_url=llm.base_url))
 
 Knobs: `reply` (text, or a function of the request's messages), `first_token_delay`,
-`token_delay`, and `mode` for faults: "ok", "error" (HTTP 500), "garbage" (a stream that is not
+`token_delay`, `tool_calls` (streamed after the text, arguments in pieces), and `mode` for faults: "ok", "error" (HTTP 500), "garbage" (a stream that is not
 JSON), "hang" (headers, then nothing), "drop" (closes the stream half-way). It records every
 request, how many streams finished, and how many the client abandoned (a cancelled request).
 """
@@ -58,12 +58,14 @@ class FakeLLM:
         token_delay: float = 0.005,
         mode: str = "ok",
         model: str = "fake-model",
+        tool_calls: list[tuple[str, str]] | None = None,
     ) -> None:
         self.reply = reply
         self.first_token_delay = first_token_delay
         self.token_delay = token_delay
         self.mode = mode
         self.model = model
+        self.tool_calls = tool_calls or []  # (name, JSON arguments) streamed after the text
         self.stats = FakeLLMStats()
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -183,7 +185,15 @@ class FakeLLM:
                     raise ConnectionResetError("fake drop")  # closes the connection mid-stream
                 yield self._chunk({"content": token})
                 await asyncio.sleep(self.token_delay)
-            yield self._chunk({}, finish="stop")
+            for index, (name, arguments) in enumerate(self.tool_calls):
+                head = {"index": index, "id": f"call_{index}", "type": "function"}
+                yield self._chunk(
+                    {"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]}
+                )
+                for k in range(0, len(arguments), 5):
+                    piece = {"index": index, "function": {"arguments": arguments[k : k + 5]}}
+                    yield self._chunk({"tool_calls": [piece]})
+            yield self._chunk({}, finish="tool_calls" if self.tool_calls else "stop")
             yield b"data: [DONE]\n\n"
             finished = True
         finally:

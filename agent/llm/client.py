@@ -9,12 +9,14 @@ status, sends no first token within `first_token_timeout`, stalls mid-stream, or
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.llm.tools import Tool, ToolCall
 from agent.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,21 @@ class LLMClient:
 
     async def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
         """Text pieces of the reply as they arrive (never empty strings)."""
+        async for event in self.stream_events(messages):
+            if isinstance(event, str):
+                yield event
+
+    async def stream_events(
+        self, messages: Sequence[Message], tools: Sequence[Tool] = ()
+    ) -> AsyncIterator[str | ToolCall]:
+        """Text pieces as they arrive, then the tool calls the model made (when `tools`)."""
         lc_messages = _to_langchain(messages)
         t0 = time.perf_counter()
         self.last_first_token_s = None
-        agen = self._chat.astream(lc_messages)
+        model: Any = self._chat.bind_tools([t.schema() for t in tools]) if tools else self._chat
+        agen = model.astream(lc_messages)
         first = True
+        calls: dict[int, dict[str, str]] = {}
         try:
             while True:
                 timeout = self.config.first_token_timeout if first else self.config.token_timeout
@@ -85,6 +97,16 @@ class LLMClient:
                 except TimeoutError:
                     what = "no first token" if first else "stream stalled"
                     raise LLMError(f"{what} after {timeout:.1f} s", retryable=True) from None
+                for part in getattr(chunk, "tool_call_chunks", None) or []:
+                    call = calls.setdefault(
+                        part.get("index") or 0, {"name": "", "args": "", "id": ""}
+                    )
+                    call["name"] += part.get("name") or ""
+                    call["args"] += part.get("args") or ""
+                    call["id"] = call["id"] or part.get("id") or ""
+                    if first:
+                        self.last_first_token_s = time.perf_counter() - t0
+                        first = False
                 text = chunk.content if isinstance(chunk.content, str) else _flatten(chunk.content)
                 if not text:
                     continue
@@ -98,6 +120,8 @@ class LLMClient:
             raise _as_llm_error(exc) from exc
         finally:
             await agen.aclose()  # closes the HTTP response: the server sees the disconnect
+        for index in sorted(calls):
+            yield _tool_call(calls[index])
 
     async def complete(self, messages: Sequence[Message]) -> str:
         """The whole reply as one string (streamed underneath)."""
@@ -113,6 +137,18 @@ class LLMClient:
                 yield sentence
         for sentence in splitter.flush():
             yield sentence
+
+
+def _tool_call(raw: dict[str, str]) -> ToolCall:
+    try:
+        args = json.loads(raw["args"]) if raw["args"].strip() else {}
+        if not isinstance(args, dict):
+            raise ValueError("arguments are not an object")
+    except ValueError as exc:
+        return ToolCall(
+            raw["name"], {}, raw["id"], error=f"bad arguments {raw['args'][:80]!r}: {exc}"
+        )
+    return ToolCall(raw["name"], args, raw["id"])
 
 
 def _flatten(content: Any) -> str:
