@@ -301,3 +301,18 @@ def test_webm_2k_transparent_from_the_shipped_photo_avatar(
         assert a[:, :500].max() == 0  # beside the avatar
         assert a[40:72, 600:632].max() <= 2 and a[40:72, 1922:1954].max() <= 2  # its backdrop
         assert a[260:300, 1172:1212].min() >= 253  # the face
+
+
+def test_keyword_actions_start_at_their_sentence(speech3: Speech) -> None:
+    from avatar.video.render import frame_params
+    from avatar.video.spec import KeywordAction
+
+    plain = VideoSpec("x", audio_url="f")
+    keyed = VideoSpec("x", audio_url="f", keyword_actions=[KeywordAction("人民广场", "nod")])
+    n = int(speech3.duration * 25)
+    a, b = frame_params(plain, speech3, n), frame_params(keyed, speech3, n)
+    start = int(np.ceil(speech3.cues[1].start * 25))  # the second sentence has the keyword
+    assert a[:start] == b[:start]
+    assert any(
+        abs(x.head_pitch - y.head_pitch) > 1.0 for x, y in zip(a[start:], b[start:], strict=True)
+    )

@@ -3,6 +3,9 @@ aliases, listing, cancellation, and the codes for bad input at creation."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,8 @@ from api.errors import (
     TASK_NOT_FOUND,
     TIMBRE_NOT_FOUND,
 )
-from tests.support import MEDIA, InProcessApp, serve_directory
+from api.signature import callback_signature
+from tests.support import MEDIA, TEST_SECRET, InProcessApp, serve_directory
 from tests.test_video_file_helpers import probe
 
 SHORT = "audio/16k_mono/zh_bus_chinese.wav"
@@ -28,11 +32,36 @@ def media() -> Iterator[str]:
         yield url
 
 
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    events: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        n = int(self.headers.get("content-length", 0))
+        type(self).events.append(json.loads(self.rfile.read(n)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
+def hooks() -> Iterator[tuple[str, list[dict]]]:
+    """A webhook receiver on 127.0.0.1 (records the JSON bodies it is sent)."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/hook", _Receiver.events
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, hooks: tuple[str, list[dict]]
+) -> Iterator[InProcessApp]:
     from api.actions.videos import router
 
-    api = InProcessApp(tmp_path_factory.mktemp("vapi") / "data")
+    api = InProcessApp(tmp_path_factory.mktemp("vapi") / "data", callback_url=hooks[0])
     api.app.include_router(router)  # the lead mounts it in api/app.py
     with api:
         yield api
@@ -44,7 +73,9 @@ def _dh(app: InProcessApp) -> str:
 
 
 @pytest.mark.slow
-def test_create_poll_download_with_range(app: InProcessApp, media: str) -> None:
+def test_create_poll_download_with_range(
+    app: InProcessApp, media: str, hooks: tuple[str, list[dict]]
+) -> None:
     c = app.client
     body = {
         "DigitalHumanId": _dh(app),
@@ -81,6 +112,15 @@ def test_create_poll_download_with_range(app: InProcessApp, media: str) -> None:
     assert app.http.get(url.rsplit("/", 1)[0] + "/..%2Fdigital-human.db").status_code == 404
     # The fetched audio is not kept once the job is over.
     assert not list((Path(app.services.data_dir) / "videos" / "inputs").glob("*"))
+    # The completion webhook, signed as the other callbacks.
+    deadline = time.monotonic() + 5
+    while not [e for e in hooks[1] if e["TaskId"] == job_id]:
+        assert time.monotonic() < deadline, "no webhook"
+        time.sleep(0.05)
+    (ev,) = [e for e in hooks[1] if e["TaskId"] == job_id]
+    assert ev["EventType"] == 5 and ev["Detail"]["Status"] == 4
+    assert ev["Detail"]["VideoUrl"] == url and ev["Detail"]["VideoTaskId"] == job_id
+    assert ev["Signature"] == callback_signature(TEST_SECRET, ev["Timestamp"], ev["Nonce"])
 
 
 @pytest.mark.slow
@@ -137,3 +177,35 @@ def test_bad_input_codes(app: InProcessApp, media: str) -> None:
     assert not [
         j for j in c.ok("QueryDigitalHumanVideos", {})["VideoTasks"] if j["Status"] in (1, 2)
     ]
+
+
+@pytest.mark.slow
+def test_text_job_with_speech_rate_and_subtitles(app: InProcessApp) -> None:
+    c = app.client
+    voices = [t for t in c.ok("GetTimbreList", {})["Timbres"] if t.get("Language") == "en"]
+    if not voices:
+        pytest.skip("no English voice installed")
+    text = "Welcome to the course. Today we learn one thing."
+
+    def make(rate: int) -> dict:
+        body = {
+            "DigitalHumanId": _dh(app),
+            "Text": text,
+            "TTSConfig": {"TimbreId": voices[0]["TimbreId"], "SpeechRate": rate},
+            "Width": 1920,
+            "Height": 1080,
+            "Subtitles": {"Enable": True},
+            "KeywordActions": [{"Keyword": "today", "Action": "nod"}],
+        }
+        job_id = c.ok("CreateDigitalHumanVideo", body)["VideoTaskId"]
+        return c.wait(
+            "GetDigitalHumanVideoStatus", {"VideoTaskId": job_id}, lambda d: d["Status"] >= 3, 120
+        )
+
+    normal, fast = make(0), make(400)
+    assert normal["Status"] == 4 and fast["Status"] == 4, (normal, fast)
+    # SpeechRate +400 is 1.8x faster on ZEGO's scale: clearly shorter.
+    assert fast["Duration"] < normal["Duration"] * 0.8
+    path = Path(app.services.data_dir) / "videos" / normal["VideoUrl"].rsplit("/", 1)[1]
+    info = probe(path)
+    assert info.audio and abs(info.audio.duration - normal["Duration"]) <= 0.1
