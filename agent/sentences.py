@@ -166,3 +166,10 @@ _WORD_RE = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
 def words_of(sentence: str) -> list[str]:
     """Words for timing: whitespace-separated tokens, and one Chinese character per word."""
     return [w for w in _WORD_RE.findall(sentence) if any(ch.isalnum() for ch in w)]
+
+
+def language_of(text: str) -> str:
+    """ "zh" when Chinese characters make up at least a third of the letters, else "en"."""
+    han = sum("\u3400" <= ch <= "\u9fff" for ch in text)
+    letters = sum(ch.isalpha() for ch in text)
+    return "zh" if letters and han * 3 >= letters else "en"

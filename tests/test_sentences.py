@@ -95,3 +95,13 @@ def test_first_clause_before_the_first_sentence_end() -> None:
     ]
     splitter = SentenceSplitter(first_clause_chars=10)
     assert splitter.push("Hi, you. And then, more. ") == ["Hi, you.", "And then, more."]
+
+
+def test_language_of() -> None:
+    from agent.sentences import language_of
+
+    assert language_of("Hello there!") == "en"
+    assert language_of("你好，我是小明。") == "zh"
+    assert language_of("我爱 Python 编程") == "zh"  # 4 Han of 10 letters
+    assert language_of("I visited 北京 last year") == "en"
+    assert language_of("123 ...") == "en"

