@@ -214,6 +214,7 @@ async def create_instance(ctx: ActionContext, req: CreateInstanceReq) -> dict:
     except KeyError as e:
         raise ApiError(AGENT_INVALID, f"TTS.Params.TimbreId {e} is not a known timbre") from None
 
+    await backends.warm_up(tts, voice, language)
     task_body = {
         "DigitalHumanConfig": {"DigitalHumanId": req.DigitalHuman.DigitalHumanId},
         "RTCConfig": {"RoomId": req.RTC.RoomId, "StreamId": req.RTC.AgentStreamId},

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 
-KINDS = ("play", "publish", "drive")
+KINDS = ("play", "publish", "drive", "agent")
 DEFAULT_TTL_S = 3600
 MAX_TTL_S = 86400
 

@@ -1,0 +1,395 @@
+"""The conversation loop: microphone PCM → VAD → ASR → LLM → TTS → the avatar's stream task.
+
+One `Conversation` per user session. Microphone audio is pushed in (a WebSocket, a WHIP
+publisher); the endpointer finds the user's turns; a transcription starts speculatively on a
+short pause and is reused when the pause turns out to be the end of the turn; the reply is a
+`ReplySource` drive on the avatar's task. When the user speaks over the avatar, the drive is
+interrupted at once, which cancels the LLM and the TTS, and the history keeps only what the user
+heard. Events for the user interface (transcripts, replies, errors, latencies) go to `on_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.reply import ReplySource
+from agent.tts.base import TTS, SpeechOptions, Voice
+from avatar.stream.contract import DriveStatus, LiveTask
+from avatar.types import AUDIO_RATE, AudioChunk, VideoFrame
+
+log = logging.getLogger(__name__)
+
+APOLOGY = {
+    "en": "Sorry, I can't answer that right now.",
+    "zh": "抱歉，我现在无法回答。",
+}
+
+
+class ChatModel(Protocol):
+    """Streams the assistant's reply to a list of {"role", "content"} messages."""
+
+    def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]: ...
+
+
+class Recognizer(Protocol):
+    async def atranscribe(self, pcm16k: np.ndarray, language: str | None = None) -> Any: ...
+
+
+class Detector(Protocol):
+    """VoiceActivityDetector of agent/vad.py: push PCM, get start/pause/resume/end events."""
+
+    last_probability: float
+
+    def push(self, pcm: np.ndarray) -> list[Any]: ...
+
+
+@dataclass(slots=True)
+class ConversationConfig:
+    system_prompt: str = (
+        "You are a friendly digital human. Answer briefly, in one or two sentences."
+    )
+    language: str | None = None  # None: let ASR detect it; "en" / "zh" fixes it
+    window: int = 20  # messages of history sent to the LLM
+    interrupt_mode: int = 0  # 0: user speech interrupts the avatar at once; 1: never
+    barge_in_probability: float = 0.8  # stricter VAD level while the avatar speaks (echo guard)
+    barge_in_min_s: float = 0.25  # that much confident speech is needed to interrupt
+    options: SpeechOptions = field(default_factory=SpeechOptions)
+
+
+@dataclass(slots=True)
+class TurnLatency:
+    """Seconds from the end of the user's speech to each step of the reply."""
+
+    endpoint_s: float = 0.0
+    asr_s: float = 0.0
+    llm_first_token_s: float | None = None
+    llm_first_sentence_s: float | None = None
+    tts_first_audio_s: float | None = None
+    first_audio_out_s: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {k: (None if v is None else round(v * 1000, 1)) for k, v in self._items()}
+
+    def _items(self) -> list[tuple[str, float | None]]:
+        return [
+            ("endpoint_ms", self.endpoint_s),
+            ("asr_ms", self.asr_s),
+            ("llm_first_token_ms", self.llm_first_token_s),
+            ("llm_first_sentence_ms", self.llm_first_sentence_s),
+            ("tts_first_audio_ms", self.tts_first_audio_s),
+            ("first_audio_out_ms", self.first_audio_out_s),
+        ]
+
+
+@dataclass(slots=True)
+class _Reply:
+    drive_id: str
+    source: ReplySource
+    speech_end: float  # perf_counter when the user's speech ended (0 for typed/API turns)
+    latency: TurnLatency
+    audio_out_s: float = 0.0
+    started: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _TaskTap:
+    """A MediaSink on the avatar's task that watches the reply's audio go out."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._c = conversation
+
+    def on_video(self, frame: VideoFrame) -> None:
+        pass
+
+    def on_audio(self, chunk: AudioChunk) -> None:
+        self._c._on_audio_out(chunk)
+
+    def on_event(self, message: dict) -> None:
+        self._c._on_room_event(message)
+
+    def on_close(self) -> None:
+        self._c._emit({"type": "closed", "reason": "the avatar's stream ended"})
+
+
+class Conversation:
+    """A user's conversation with the avatar of one live stream task."""
+
+    def __init__(
+        self,
+        task: LiveTask,
+        detector: Detector,
+        asr: Recognizer,
+        llm: ChatModel,
+        tts: TTS,
+        voice: Voice,
+        config: ConversationConfig | None = None,
+        history: list[dict[str, str]] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        enqueue: Callable[[str, Any], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.detector = detector
+        self.asr = asr
+        self.llm = llm
+        self.tts = tts
+        self.voice = voice
+        self.config = config or ConversationConfig()
+        self.history: list[dict[str, str]] = list(history or [])
+        self._on_event = on_event or (lambda e: None)
+        # How a reply becomes a drive of the task; the API layer passes one that records it.
+        self._enqueue = enqueue or (lambda drive_id, src: task.enqueue(drive_id, src, True))
+        self._utterance: list[np.ndarray] = []
+        self._in_speech = False
+        self._speculative: asyncio.Task[Any] | None = None
+        self._turn: asyncio.Task[None] | None = None
+        self._reply: _Reply | None = None
+        self._confident_s = 0.0
+        self._tap = _TaskTap(self)
+        self.last_latency: TurnLatency | None = None
+        self.turns = 0
+        self._closed = False
+        task.add_sink(self._tap)
+
+    # --- input -----------------------------------------------------------------------------
+
+    def push_audio(self, pcm: np.ndarray) -> None:
+        """Microphone audio, 16 kHz int16 mono, in chunks of any size (real-time pace)."""
+        if self._closed:
+            return
+        pcm = np.asarray(pcm, np.int16).reshape(-1)
+        events = self.detector.push(pcm)
+        if self._in_speech:
+            self._utterance.append(pcm)
+        self._guard_barge_in(len(pcm) / AUDIO_RATE)
+        for event in events:
+            self._on_vad(event.kind, pcm)
+
+    def send_text(self, text: str) -> None:
+        """A typed user message (text chat, SendAgentInstanceLLM): answer it like speech."""
+        text = text.strip()
+        if text:
+            self._interrupt_reply()
+            self._start_turn(text, speech_end=0.0, latency=TurnLatency())
+
+    def say(self, text: str) -> str:
+        """Speak `text` as the avatar without asking the LLM (SendAgentInstanceTTS)."""
+        self._interrupt_reply()
+
+        async def tokens() -> AsyncIterator[str]:
+            yield text
+
+        return self._start_reply(tokens(), speech_end=0.0, latency=TurnLatency(), record=True)
+
+    def interrupt(self) -> None:
+        """Stop the avatar now (InterruptAgentInstance or a barge-in)."""
+        self._interrupt_reply()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._interrupt_reply()
+        for t in (self._speculative, self._turn):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        self.task.remove_sink(self._tap)
+
+    # --- turn taking -------------------------------------------------------------------------
+
+    def _on_vad(self, kind: str, pcm: np.ndarray) -> None:
+        if kind == "start":
+            self._in_speech = True
+            self._utterance = [pcm]
+            self._emit({"type": "speech", "state": "start"})
+            if self._reply is None or self.config.interrupt_mode == 1:
+                pass
+            elif not self._reply.started:
+                # The user goes on speaking before the avatar said anything: drop that reply.
+                self._interrupt_reply()
+        elif kind == "pause":
+            self._start_speculative()
+        elif kind == "resume":
+            self._cancel_speculative()
+        elif kind == "end":
+            self._in_speech = False
+            speech_end = time.perf_counter()
+            self._emit({"type": "speech", "state": "end"})
+            audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.int16)
+            self._utterance = []
+            # A transcription started at the pause is still valid: only silence came since
+            # (speech would have sent "resume", which cancels it).
+            if self._speculative is None:
+                self._start_speculative(audio)
+            spec = self._speculative
+            self._speculative = None
+            if self._turn is not None:
+                self._turn.cancel()  # a newer utterance supersedes a turn still transcribing
+            self._turn = asyncio.get_running_loop().create_task(self._finish_turn(spec, speech_end))
+
+    def _guard_barge_in(self, seconds: float) -> None:
+        """Interrupt the avatar when the user clearly speaks over it. The avatar's own voice
+        leaking into the microphone is quieter and less speech-like after the browser's echo
+        cancellation, so a stricter probability held for a while guards against it."""
+        reply = self._reply
+        if reply is None or not reply.started or self.config.interrupt_mode == 1:
+            self._confident_s = 0.0
+            return
+        if self.detector.last_probability >= self.config.barge_in_probability:
+            self._confident_s += seconds
+        else:
+            self._confident_s = 0.0
+        if self._confident_s >= self.config.barge_in_min_s:
+            self._confident_s = 0.0
+            self._emit({"type": "barge_in", "drive_id": reply.drive_id})
+            self._interrupt_reply()
+
+    def _start_speculative(self, audio: np.ndarray | None = None) -> None:
+        if audio is None:
+            audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.int16)
+        if len(audio) < AUDIO_RATE // 10:
+            return
+        self._cancel_speculative()
+        self._speculative = asyncio.get_running_loop().create_task(
+            self.asr.atranscribe(audio, self.config.language)
+        )
+
+    def _cancel_speculative(self) -> None:
+        if self._speculative is not None:
+            self._speculative.cancel()
+            self._speculative = None
+
+    async def _finish_turn(self, spec: asyncio.Task[Any] | None, speech_end: float) -> None:
+        latency = TurnLatency(endpoint_s=self.detector_silence_s())
+        if spec is None:
+            return
+        try:
+            transcript = await spec
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("ASR failed: %s", exc)
+            self._emit({"type": "error", "where": "asr", "message": str(exc)})
+            return
+        latency.asr_s = time.perf_counter() - speech_end
+        text = getattr(transcript, "text", str(transcript)).strip()
+        self._emit({"type": "transcript", "text": text, "final": True})
+        if not text:
+            return
+        self._start_turn(text, speech_end, latency)
+
+    def detector_silence_s(self) -> float:
+        """Silence the endpointer waited for before calling the turn over."""
+        ep = getattr(self.detector, "endpointer", None)
+        return float(getattr(getattr(ep, "config", None), "min_silence", 0.0))
+
+    def _start_turn(self, text: str, speech_end: float, latency: TurnLatency) -> None:
+        self.history.append({"role": "user", "content": text})
+        messages = [{"role": "system", "content": self.config.system_prompt}]
+        messages += self.history[-self.config.window :]
+        self._start_reply(self._guarded(self.llm.stream(messages)), speech_end, latency, True)
+
+    async def _guarded(self, tokens: AsyncIterator[str]) -> AsyncIterator[str]:
+        """LLM tokens; on an LLM failure, the user sees why and the avatar apologises."""
+        got_any = False
+        try:
+            async for token in tokens:
+                got_any = True
+                yield token
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            log.warning("LLM failed: %s", exc)
+            self._emit({"type": "error", "where": "llm", "message": str(exc)})
+            if not got_any:
+                lang = (self.config.language or self.voice.language or "en")[:2]
+                yield APOLOGY.get(lang, APOLOGY["en"])
+        finally:
+            aclose = getattr(tokens, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    def _start_reply(
+        self, tokens: AsyncIterator[str], speech_end: float, latency: TurnLatency, record: bool
+    ) -> str:
+        drive_id = "agent-" + uuid.uuid4().hex[:16]
+        source = ReplySource(
+            tokens,
+            self.tts,
+            self.voice,
+            self.config.options,
+            on_sentence=lambda s: self._emit({"type": "reply", "text": s, "drive_id": drive_id}),
+        )
+        reply = _Reply(drive_id, source, speech_end or time.perf_counter(), latency)
+        self._reply = reply
+        self.turns += 1
+        self._enqueue(drive_id, source)
+        return drive_id
+
+    # --- what the avatar's task reports ------------------------------------------------------
+
+    def _on_audio_out(self, chunk: AudioChunk) -> None:
+        reply = self._reply
+        if reply is None or chunk.drive_id != reply.drive_id:
+            return
+        if not reply.started:
+            reply.started = True
+            self._mark_first_audio(reply)
+        reply.audio_out_s += len(chunk.pcm) / AUDIO_RATE
+
+    def _mark_first_audio(self, reply: _Reply) -> None:
+        lat = reply.latency
+        t = reply.source.timings
+
+        def since(mark: float | None) -> float | None:
+            return None if mark is None else mark - reply.speech_end
+
+        lat.llm_first_token_s = since(t.llm_first_token)
+        lat.llm_first_sentence_s = since(t.first_sentence)
+        lat.tts_first_audio_s = since(t.tts_first_audio)
+        lat.first_audio_out_s = time.perf_counter() - reply.speech_end
+        self.last_latency = lat
+        self._emit({"type": "latency", **lat.as_dict()})
+
+    def _on_room_event(self, message: dict) -> None:
+        data = message.get("Data") or {}
+        reply = self._reply
+        if reply is None or data.get("DriveId") != reply.drive_id:
+            return
+        if data.get("Status") in (DriveStatus.FINISHED, DriveStatus.FAILED):
+            self._end_reply(reply, interrupted=False)
+
+    def _interrupt_reply(self) -> None:
+        reply = self._reply
+        if reply is None:
+            return
+        self.task.interrupt()
+        self._end_reply(reply, interrupted=True)
+
+    def _end_reply(self, reply: _Reply, interrupted: bool) -> None:
+        if self._reply is not reply:
+            return
+        self._reply = None
+        if interrupted:
+            heard = reply.source.heard_text(reply.audio_out_s)
+            self._emit({"type": "interrupted", "drive_id": reply.drive_id, "heard": heard})
+        else:
+            heard = reply.source.text.strip()
+        if heard:
+            self.history.append({"role": "assistant", "content": heard})
+        reply.done.set()
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        try:
+            self._on_event(event)
+        except Exception:  # a broken UI callback must not break the conversation
+            log.exception("conversation event handler failed")

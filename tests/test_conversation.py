@@ -1,0 +1,168 @@
+"""The conversation loop with real parts: a recorded utterance at real-time pace through Silero
+VAD and Whisper, a streamed reply from an OpenAI-compatible fake LLM over real HTTP, the offline
+voice, and the avatar's stream task; then barge-in by a second utterance during the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.backends import warm_up
+from agent.conversation import Conversation, ConversationConfig
+from agent.llm import ChatModel
+from agent.vad import EndpointConfig, VoiceActivityDetector
+from avatar.compose import Scene
+from avatar.stream.contract import DriveStatus, StreamConfig, TaskStatus
+from avatar.stream.task import StreamTask
+from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar
+from avatar.types import AUDIO_RATE, CHUNK_SAMPLES
+from tests.fake_llm import FakeLLM
+from tests.support import MEDIA
+
+CLIPS = MEDIA / "audio" / "16k_mono"
+REPLY = (
+    "That is a great question. Let me think about it for a moment. "
+    "The short answer is that it depends on many things. "
+    "First, we should look at the weather. Then we can plan the day together. "
+    "Finally, remember to drink enough water and rest well."
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def voices():
+    from agent.tts.registry import default_registry
+
+    registry = default_registry()
+    if not registry.voices():
+        pytest.skip("no offline voice installed")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def asr():
+    from agent.asr.whisper import WhisperASR
+
+    if not WhisperASR.available():
+        pytest.skip("no Whisper model installed")
+    recognizer = WhisperASR()
+    recognizer.load(("en",))
+    yield recognizer
+    recognizer.close()
+
+
+def clip(name: str, silence_s: float = 1.2) -> np.ndarray:
+    pcm, rate = sf.read(CLIPS / name, dtype="int16")
+    assert rate == AUDIO_RATE
+    return np.concatenate([pcm, np.zeros(int(silence_s * AUDIO_RATE), np.int16)])
+
+
+def speech_onset(pcm: np.ndarray) -> float:
+    """Seconds to the first 20 ms chunk louder than -35 dBFS."""
+    for i in range(0, len(pcm) - CHUNK_SAMPLES, CHUNK_SAMPLES):
+        rms = np.sqrt(np.mean(pcm[i : i + CHUNK_SAMPLES].astype(np.float32) ** 2))
+        if rms > 32768 * 10 ** (-35 / 20):
+            return i / AUDIO_RATE
+    return 0.0
+
+
+async def play(conv: Conversation, pcm: np.ndarray, marks: dict[float, str] | None = None) -> dict:
+    """Push `pcm` in 20 ms chunks on an absolute real-time schedule; returns the monotonic time
+    at which each marked offset (seconds into the clip) was pushed."""
+    seen: dict[str, float] = {}
+    start = time.monotonic()
+    for k, i in enumerate(range(0, len(pcm), CHUNK_SAMPLES)):
+        delay = start + k * 0.02 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for offset, name in (marks or {}).items():
+            if name not in seen and i / AUDIO_RATE >= offset:
+                seen[name] = time.monotonic()
+        conv.push_audio(pcm[i : i + CHUNK_SAMPLES])
+    return seen
+
+
+async def wait_for(events: list[dict], kind: str, within: float, after: int = 0) -> dict:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for e in events[after:]:
+            if e.get("type") == kind:
+                return e
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {kind!r} event within {within} s; got {events}")
+
+
+async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
+    events = RecordingEvents()
+    task = StreamTask(
+        StreamConfig("conv", "room", "stream", Scene(128, 128)),
+        make_still_avatar(tmp_path / "avatar", 128),
+        events,
+        voices,
+    )
+    await task.start()
+    assert task.status == TaskStatus.STREAMING
+    sink = CollectingSink()
+    task.add_sink(sink)
+    ui: list[dict] = []
+    tts, voice = voices.get(voices.default_voice("en").timbre_id)
+    await warm_up(tts, voice)
+    async with FakeLLM(reply=REPLY, first_token_delay=0.3, token_delay=0.06) as llm:
+        conv = Conversation(
+            task,
+            VoiceActivityDetector(EndpointConfig(min_silence=0.7)),
+            asr,
+            ChatModel(llm.base_url),
+            tts,
+            voice,
+            ConversationConfig(language="en"),
+            on_event=ui.append,
+        )
+        try:
+            # Turn 1: a recorded English utterance, then silence.
+            await play(conv, clip("en_RD_Radio31_000.wav"))
+            transcript = await wait_for(ui, "transcript", 20)
+            words = transcript["text"].split()
+            assert len(words) >= 8, transcript
+            latency = await wait_for(ui, "latency", 20)
+            reply = await wait_for(ui, "reply", 5)
+            drive_id = reply["drive_id"]
+            # The LLM saw exactly what was recognised, after the system prompt.
+            sent = llm.stats.requests[0]["messages"]
+            assert sent[0]["role"] == "system"
+            assert sent[-1] == {"role": "user", "content": transcript["text"]}
+            assert latency["first_audio_out_ms"] is not None
+            await asyncio.sleep(1.0)
+            out = sink.pcm(drive_id)
+            assert len(out) > AUDIO_RATE // 2, "the reply's audio did not reach the stream"
+            assert np.sqrt(np.mean(out.astype(np.float32) ** 2)) > 300, "the reply is silent"
+            assert DriveStatus.DRIVING in events.drive_statuses(drive_id)
+
+            # Turn 2 starts while the avatar speaks: barge-in.
+            n_before = len(ui)
+            second = clip("zh_bus_chinese.wav", 0.3)
+            onset = speech_onset(second)
+            seen = await play(conv, second[: int((onset + 0.6) * AUDIO_RATE)], {onset: "onset"})
+            interrupted = await wait_for(ui, "interrupted", 2, after=n_before)
+            assert interrupted["drive_id"] == drive_id
+            t5 = events.drive_time(drive_id, DriveStatus.INTERRUPTED)
+            assert t5 is not None, events.drive_statuses(drive_id)
+            assert t5 - seen["onset"] < 0.3, f"barge-in took {1000 * (t5 - seen['onset']):.0f} ms"
+            # The LLM request behind the reply was abandoned, not finished.
+            cancelled = await asyncio.to_thread(llm.wait_cancelled, 1, 5.0)
+            assert cancelled, (llm.stats.completed, llm.stats.cancelled, ui)
+            assert llm.stats.completed == 0
+            # History keeps only what was heard: a prefix of the reply, not all of it.
+            heard = conv.history[-1]
+            assert heard["role"] == "assistant"
+            assert 0 < len(heard["content"]) < len(REPLY)
+            assert REPLY.startswith(heard["content"].split("…")[0].strip())
+        finally:
+            await conv.close()
+            await task.stop()
