@@ -118,6 +118,8 @@ class FrameRenderer:
             if mask is not None and _already_cut(first, mask):
                 mask = None
         green = spec.green_screen or bool(meta.get("green_screen"))
+        if green and int(first.render(FrameParams(), 0.0)[..., 3].min()) < 255:
+            green = False  # the renderer already keys its green screen (video avatars do)
         self.matte = Matte(mask, green)
         lay = spec.layout
         scene = Scene(
