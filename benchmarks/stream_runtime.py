@@ -5,7 +5,9 @@ event loop's responsiveness is probed meanwhile. Prints a final JSON line:
 {"streams", "size", "fps", "seconds", "video_fps_per_stream", "dropped_pct", "audio_chunks_per_s",
  "audio_max_late_ms", "loop_lag_p50_ms", "loop_lag_p99_ms", "render_ms_avg", "cpu_per_stream"}.
 
-    python benchmarks/stream_runtime.py --streams 8 --seconds 10 [--avatar FOLDER]
+    python benchmarks/stream_runtime.py --streams 8 --seconds 10 [--avatar FOLDER] [--processes N]
+
+--processes N renders in N worker processes instead of the thread pool.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar.compose import Scene  # noqa: E402
 from avatar.stream.contract import DriveStatus, StreamConfig  # noqa: E402
+from avatar.stream.render_host import RenderProcessPool  # noqa: E402
 from avatar.stream.sources import PushSource  # noqa: E402
 from avatar.stream.task import StreamTask  # noqa: E402
 from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar  # noqa: E402
@@ -62,6 +65,7 @@ async def probe_loop(lags: list[float], period: float = 0.01) -> None:
 
 async def main(args: argparse.Namespace) -> dict:
     pcm, _ = sf.read(SPEECH, dtype="int16")
+    processes = RenderProcessPool(args.processes) if args.processes else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.avatar) if args.avatar else make_still_avatar(Path(tmp) / "a", 512)
         tasks, sinks, drivers = [], [], []
@@ -70,7 +74,7 @@ async def main(args: argparse.Namespace) -> dict:
             cfg = StreamConfig(
                 f"bench-{i}", "r", f"s{i}", Scene(args.width, args.height), fps=args.fps
             )
-            task = StreamTask(cfg, folder, events)
+            task = StreamTask(cfg, folder, events, render_processes=processes)
             task.add_sink(sink)
             await task.start()
             tasks.append(task)
@@ -97,7 +101,12 @@ async def main(args: argparse.Namespace) -> dict:
         await asyncio.gather(*drivers, prober, return_exceptions=True)
         for task in tasks:
             await task.stop()
+    if processes is not None:
+        processes.close()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    if processes is not None:  # the workers' CPU: children are counted once they have exited
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += kids.ru_utime + kids.ru_stime
     due = sum(sent) + sum(dropped)
     return {
         "streams": args.streams,
@@ -112,6 +121,7 @@ async def main(args: argparse.Namespace) -> dict:
         "loop_lag_p99_ms": round(float(np.percentile(lags, 99)), 2),
         "render_ms_avg": round(float(np.mean([t.stats.render_ms_avg for t in tasks])), 2),
         "cpu_per_stream": round(cpu / wall / args.streams, 3),
+        "render_in": f"{args.processes} processes" if args.processes else "threads",
     }
 
 
@@ -123,5 +133,6 @@ if __name__ == "__main__":
     p.add_argument("--height", type=int, default=512)
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--avatar", help="folder of a built avatar (default: a drawn still avatar)")
+    p.add_argument("--processes", type=int, default=0, help="render in N worker processes")
     result = asyncio.run(main(p.parse_args()))
     print(json.dumps(result))

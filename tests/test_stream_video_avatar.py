@@ -12,6 +12,7 @@ import pytest
 from avatar.compose import Scene
 from avatar.registry import build_avatar
 from avatar.stream.contract import StreamConfig
+from avatar.stream.render_host import RenderProcessPool
 from avatar.stream.task import StreamTask
 from avatar.stream.testing import CollectingSink, RecordingEvents
 
@@ -29,13 +30,26 @@ def video_avatar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-async def test_recorded_action_plays_through_the_renderer(video_avatar: Path) -> None:
+@pytest.fixture(scope="module")
+def processes():
+    pool = RenderProcessPool(workers=2)
+    yield pool
+    pool.close()
+
+
+@pytest.mark.parametrize("where", ["thread", "process"])
+async def test_recorded_action_plays_through_the_renderer(
+    video_avatar: Path, processes: RenderProcessPool, where: str
+) -> None:
     # Two tasks of the same avatar on the same schedule: only one of them plays the action.
     tasks, sinks = [], []
     for name in ("with", "without"):
         sink = CollectingSink()
         task = StreamTask(
-            StreamConfig(name, "r", name, Scene(256, 256)), video_avatar, RecordingEvents()
+            StreamConfig(name, "r", name, Scene(256, 256)),
+            video_avatar,
+            RecordingEvents(),
+            render_processes=processes if where == "process" else None,
         )
         task.add_sink(sink)
         await task.start()

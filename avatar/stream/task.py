@@ -25,13 +25,11 @@ import heapq
 import itertools
 import logging
 import math
-import os
-import threading
 import time
 import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,10 +38,9 @@ from typing import Any
 import numpy as np
 
 from agent.tts.base import SpeechOptions
-from avatar.compose import Compositor
 from avatar.lipsync.base import MouthTracker, make_mouth_tracker
 from avatar.motion import ActionPlayer, IdleMotion
-from avatar.registry import load_renderer, read_meta
+from avatar.registry import read_meta
 from avatar.stream.contract import (
     DriveSource,
     DriveStatus,
@@ -54,6 +51,12 @@ from avatar.stream.contract import (
 )
 from avatar.stream.drive import Drive
 from avatar.stream.keywords import KeywordActions
+from avatar.stream.render_host import (
+    RenderHost,
+    RenderProcessPool,
+    ThreadRenderHost,
+    render_pool,
+)
 from avatar.stream.sources import TextSource
 from avatar.types import (
     AUDIO_RATE,
@@ -61,7 +64,6 @@ from avatar.types import (
     CHUNK_SAMPLES,
     REST_MOUTH,
     AudioChunk,
-    AvatarRenderer,
     FrameParams,
     MouthShape,
     VideoFrame,
@@ -73,22 +75,6 @@ CHUNK_S = CHUNK_MS / 1000
 _SILENCE = np.zeros(CHUNK_SAMPLES, np.int16)
 _SILENCE.setflags(write=False)
 _HISTORY = 1000  # drive statuses kept for `drive_status` (the API keeps the full history)
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def render_pool() -> ThreadPoolExecutor:
-    """The bounded thread pool all stream tasks render in (one per process, made on first use).
-
-    OpenCV and NumPy release the GIL in their kernels, so threads use every core."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="render"
-            )
-        return _pool
 
 
 @dataclass(slots=True)
@@ -112,7 +98,8 @@ class StreamTask:
     """A live stream task (implements `LiveTask`). Create it, `await start()`, drive it with
     `enqueue`, `interrupt` and `do_action`, read media through sinks, `await stop()`.
 
-    `executor`: where rendering runs (default: the shared `render_pool()`). `max_inflight`:
+    `executor`: where rendering runs (default: the shared `render_pool()`); `render_processes`:
+    a pool of worker processes to render in instead (then one frame at a time). `max_inflight`:
     frames of this task rendering at once before further due frames are dropped; keep 1 unless
     the renderer is thread-safe and order-free (renderers keep per-stream state such as a video
     avatar's position in its loop, so by default one task renders one frame at a time). `ahead_s`:
@@ -128,6 +115,7 @@ class StreamTask:
         tts_registry: Any = None,
         *,
         executor: Executor | None = None,
+        render_processes: RenderProcessPool | None = None,
         max_inflight: int = 1,
         ahead_s: float = 3.0,
         tracker_factory: Callable[[int], MouthTracker] = make_mouth_tracker,
@@ -137,7 +125,8 @@ class StreamTask:
         self._events = events
         self._tts_registry = tts_registry
         self._executor = executor
-        self._max_inflight = max(1, max_inflight)
+        self._processes = render_processes
+        self._max_inflight = 1 if render_processes is not None else max(1, max_inflight)
         self._ahead_s = ahead_s
         self._tracker_factory = tracker_factory
         self._fps = max(1, int(config.fps))
@@ -154,8 +143,7 @@ class StreamTask:
         self._t0 = 0.0
         self.stats = StreamStats()
 
-        self._renderer: AvatarRenderer | None = None
-        self._compositor: Compositor | None = None
+        self._host: RenderHost | None = None
         self._idle = IdleMotion(seed=zlib.crc32(config.task_id.encode()) % 1000)
         self._actions = ActionPlayer()
         self._keywords = KeywordActions(None)
@@ -211,7 +199,13 @@ class StreamTask:
         self._emit_task(TaskStatus.INITIALIZING, None)
         loop = asyncio.get_running_loop()
         try:
-            renderer, compositor, meta = await loop.run_in_executor(self._pool(), self._load)
+            meta = await loop.run_in_executor(self._pool(), self._read_meta)
+            if self._processes is not None:
+                host: RenderHost = self._processes.host(self.avatar_folder, self.config.scene)
+            else:
+                host = ThreadRenderHost(self.avatar_folder, self.config.scene, self._executor)
+            self._host = host
+            await host.open()
         except Exception as exc:
             reason = f"avatar could not be loaded: {exc}"
             log.warning("task %s: %s", self.config.task_id, reason)
@@ -220,15 +214,16 @@ class StreamTask:
                 self._fail_all(DriveStatus.FAILED, reason)
                 self._close_sinks()
                 self._reason = reason
+                if self._host is not None:
+                    await self._host.close()
                 self._emit_task(TaskStatus.INIT_FAILED, reason)
                 self._done.set()
             return
         if self._shutting_down:  # stop() was called while the avatar loaded; it finishes
             return
-        self._renderer, self._compositor = renderer, compositor
         self._keywords = KeywordActions(meta.get("keywords"))
-        self._renderer_actions = set(renderer.action_names())
-        self._avatar_actions = list(meta.get("actions") or []) + renderer.action_names()
+        self._renderer_actions = set(host.action_names)
+        self._avatar_actions = list(meta.get("actions") or []) + host.action_names
         self._t0 = loop.time()
         self._clock = asyncio.create_task(self._run(), name=f"stream-{self.config.task_id}")
         self._emit_task(TaskStatus.STREAMING, None)
@@ -297,10 +292,8 @@ class StreamTask:
         """The avatar's own actions (e.g. a video avatar's recorded stretches) are played by
         its renderer; generic ones as parameter timelines over idle life and speech."""
         try:
-            renderer = self._renderer
-            if name in self._renderer_actions and hasattr(renderer, "start_action"):
-                # Read by the render thread; one attribute store, keyed by stream time.
-                renderer.start_action(name, t)
+            if name in self._renderer_actions and self._host is not None:
+                self._host.start_action(name, t)
             elif self._actions.start(name, t) is False:
                 log.info("task %s: unknown action %r ignored", self.config.task_id, name)
         except Exception:
@@ -335,12 +328,10 @@ class StreamTask:
     def _pool(self) -> Executor:
         return self._executor or render_pool()
 
-    def _load(self) -> tuple[AvatarRenderer, Compositor, dict]:
+    def _read_meta(self) -> dict:
         if not (self.avatar_folder / "avatar.json").is_file():
             raise FileNotFoundError(f"no avatar in {self.avatar_folder.name}")
-        meta = read_meta(self.avatar_folder)
-        renderer = load_renderer(self.avatar_folder)
-        return renderer, Compositor(self.config.scene, renderer.size), meta
+        return read_meta(self.avatar_folder)
 
     async def _finish(self, reason: str) -> None:
         self._fail_all(DriveStatus.INTERRUPTED, f"task stopped: {reason}")
@@ -348,6 +339,8 @@ class StreamTask:
             await asyncio.wait(set(self._cancelling), timeout=2.0)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=2.0)
+        if self._host is not None:
+            await self._host.close()
         self._close_sinks()
         self._reason = reason
         self._emit_task(TaskStatus.STOPPED, reason)
@@ -567,19 +560,14 @@ class StreamTask:
         self._submit(i, params, t)
 
     def _submit(self, i: int, params: FrameParams, t: float) -> None:
+        assert self._host is not None
         try:
-            fut = asyncio.get_running_loop().run_in_executor(self._pool(), self._render, params, t)
+            fut = self._host.render(params, t)
         except RuntimeError:  # the pool is shutting down (process exit)
             self.stats.frames_dropped += 1
             return
         self._inflight.add(fut)
         fut.add_done_callback(partial(self._on_rendered, i))
-
-    def _render(self, params: FrameParams, t: float) -> tuple[np.ndarray, float]:
-        assert self._renderer is not None and self._compositor is not None
-        t_start = time.perf_counter()
-        out = self._compositor.compose(self._renderer.render(params, t))
-        return out, (time.perf_counter() - t_start) * 1000
 
     def _on_rendered(self, index: int, fut: asyncio.Future[Any]) -> None:
         self._inflight.discard(fut)

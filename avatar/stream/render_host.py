@@ -1,0 +1,344 @@
+"""Where a stream task's frames are rendered and composed: a thread pool or worker processes.
+
+`ThreadRenderHost` runs the avatar's renderer and the compositor in a shared thread pool; that is
+enough when their native code releases the GIL. Renderers with much Python per frame hold the
+GIL and slow the event loop down; `ProcessRenderHost` keeps the renderer inside a worker process
+of a `RenderProcessPool` (one process per core, each hosting the renderers of several tasks),
+sends it the small per-frame parameters and gets the composed frame back through shared memory.
+
+Both load the avatar themselves (`open`), render one frame at a time per task (renderers keep
+per-stream state), and forward the avatar's own actions (`start_action`) to its renderer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import Executor, ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from avatar.compose import Compositor, Scene
+from avatar.registry import load_renderer
+from avatar.types import AvatarRenderer, FrameParams
+
+log = logging.getLogger(__name__)
+
+Rendered = tuple[np.ndarray, float]  # composed RGBA frame, render + compose time in ms
+
+
+class RenderHost(Protocol):
+    """A task's renderer and compositor, wherever they run."""
+
+    action_names: list[str]
+
+    async def open(self) -> None: ...
+
+    def render(self, params: FrameParams, t: float) -> asyncio.Future[Rendered]: ...
+
+    def start_action(self, name: str, t: float) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def load_avatar(folder: Path, scene: Scene) -> tuple[AvatarRenderer, Compositor]:
+    if not (folder / "avatar.json").is_file():
+        raise FileNotFoundError(f"no avatar in {folder.name}")
+    renderer = load_renderer(folder)
+    return renderer, Compositor(scene, renderer.size)
+
+
+def render_frame(
+    renderer: AvatarRenderer, compositor: Compositor, params: FrameParams, t: float
+) -> Rendered:
+    t_start = time.perf_counter()
+    out = compositor.compose(renderer.render(params, t))
+    return out, (time.perf_counter() - t_start) * 1000
+
+
+# --- threads ------------------------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def render_pool() -> ThreadPoolExecutor:
+    """The bounded thread pool all stream tasks render in (one per process, made on first use).
+
+    OpenCV and NumPy release the GIL in their kernels, so threads use every core."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="render"
+            )
+        return _pool
+
+
+class ThreadRenderHost:
+    """Renderer and compositor in this process; frames made in a thread pool."""
+
+    def __init__(self, folder: Path, scene: Scene, executor: Executor | None = None) -> None:
+        self.folder = folder
+        self.scene = scene
+        self._executor = executor
+        self._renderer: AvatarRenderer | None = None
+        self._compositor: Compositor | None = None
+        self.action_names: list[str] = []
+
+    def _pool(self) -> Executor:
+        return self._executor or render_pool()
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._renderer, self._compositor = await loop.run_in_executor(
+            self._pool(), load_avatar, self.folder, self.scene
+        )
+        self.action_names = list(self._renderer.action_names())
+
+    def render(self, params: FrameParams, t: float) -> asyncio.Future[Rendered]:
+        assert self._renderer is not None and self._compositor is not None
+        return asyncio.get_running_loop().run_in_executor(
+            self._pool(), render_frame, self._renderer, self._compositor, params, t
+        )
+
+    def start_action(self, name: str, t: float) -> None:
+        # Read by the render thread: one attribute store in the renderer, keyed by stream time.
+        start = getattr(self._renderer, "start_action", None)
+        if start is not None:
+            start(name, t)
+
+    async def close(self) -> None:
+        self._renderer = self._compositor = None
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection) -> None:
+    """A render worker: hosts renderers by key, answers one request at a time."""
+    hosted: dict[int, tuple[AvatarRenderer, Compositor, SharedMemory, tuple[int, ...]]] = {}
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind, key = msg[0], msg[1]
+        try:
+            if kind == "render":
+                renderer, compositor, shm, shape = hosted[key]
+                frame, ms = render_frame(renderer, compositor, msg[2], msg[3])
+                np.ndarray(shape, np.uint8, buffer=shm.buf)[...] = frame
+                conn.send(("ok", key, ms))
+            elif kind == "open":
+                folder, scene, shm_name = msg[2], msg[3], msg[4]
+                renderer, compositor = load_avatar(folder, scene)
+                shm = _attach(shm_name)
+                hosted[key] = (renderer, compositor, shm, (scene.height, scene.width, 4))
+                conn.send(("ok", key, list(renderer.action_names())))
+            elif kind == "action":
+                start = getattr(hosted[key][0], "start_action", None)
+                if start is not None:
+                    start(msg[2], msg[3])
+            elif kind == "close":
+                entry = hosted.pop(key, None)
+                if entry is not None:
+                    entry[2].close()
+            elif kind == "stop":
+                return
+        except Exception as exc:
+            if kind in ("render", "open"):
+                detail = f"{type(exc).__name__}: {exc}"
+                if kind == "render":
+                    detail += "\n" + traceback.format_exc(limit=3)
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send(("error", key, detail))
+
+
+def _attach(name: str) -> SharedMemory:
+    """Open the parent's segment. The parent owns and unlinks it; a spawned worker shares the
+    parent's resource tracker, where this second registration of the same name is a no-op."""
+    return SharedMemory(name=name)
+
+
+class _Worker:
+    """The parent's end of one worker process."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+        self.load = 0  # tasks hosted
+        self.pending: dict[int, asyncio.Future[Any]] = {}  # key -> the request in flight
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.alive = True
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.loop is loop:
+            return
+        if self.loop is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.conn.fileno())
+        self.loop = loop
+        loop.add_reader(self.conn.fileno(), self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            while self.conn.poll():
+                status, key, value = self.conn.recv()
+                fut = self.pending.pop(key, None)
+                if fut is None or fut.done():
+                    continue
+                if status == "ok":
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(RuntimeError(value))
+        except (EOFError, OSError):
+            self._died()
+
+    def _died(self) -> None:
+        self.alive = False
+        if self.loop is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.conn.fileno())
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("render worker process died"))
+        self.pending.clear()
+
+    def request(self, key: int, msg: tuple) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        self.attach(loop)
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self.alive:
+            fut.set_exception(RuntimeError("render worker process died"))
+            return fut
+        if key in self.pending:
+            fut.set_exception(RuntimeError("a request of this task is already in flight"))
+            return fut
+        self.pending[key] = fut
+        try:
+            self.conn.send(msg)
+        except (OSError, ValueError) as exc:
+            self.pending.pop(key, None)
+            fut.set_exception(RuntimeError(f"render worker unreachable: {exc}"))
+            self._died()
+        return fut
+
+    def tell(self, msg: tuple) -> None:
+        if self.alive:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(msg)
+
+    def stop(self) -> None:
+        self.tell(("stop", 0))
+        if self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.conn.fileno())
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=1)
+        self.conn.close()
+
+
+class RenderProcessPool:
+    """Worker processes (spawned, one per core by default) that host task renderers.
+
+    Made once by the server and shared by its tasks; `close()` ends the processes."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        ctx = mp.get_context("spawn")  # no fork: the parent has threads and an event loop
+        self._workers = [_Worker(ctx) for _ in range(workers or max(1, os.cpu_count() or 1))]
+        self._keys = itertools.count(1)
+
+    def _pick(self) -> _Worker:
+        alive = [w for w in self._workers if w.alive] or self._workers
+        return min(alive, key=lambda w: w.load)
+
+    def host(self, folder: Path, scene: Scene) -> ProcessRenderHost:
+        return ProcessRenderHost(self, folder, scene)
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.stop()
+
+
+class ProcessRenderHost:
+    """A task's renderer living in a worker process; frames come back in shared memory."""
+
+    def __init__(self, pool: RenderProcessPool, folder: Path, scene: Scene) -> None:
+        self.folder = folder
+        self.scene = scene
+        self._pool = pool
+        self._worker: _Worker | None = None
+        self._key = next(pool._keys)
+        self._shm: SharedMemory | None = None
+        self._out: np.ndarray | None = None
+        self.action_names: list[str] = []
+
+    async def open(self) -> None:
+        w, s = self._pool._pick(), self.scene
+        self._shm = SharedMemory(create=True, size=max(1, s.width * s.height * 4))
+        self._out = np.ndarray((s.height, s.width, 4), np.uint8, buffer=self._shm.buf)
+        self._worker = w
+        w.load += 1
+        try:
+            self.action_names = await w.request(
+                self._key, ("open", self._key, self.folder, s, self._shm.name)
+            )
+        except BaseException:
+            await self.close()
+            raise
+
+    def render(self, params: FrameParams, t: float) -> asyncio.Future[Rendered]:
+        assert self._worker is not None and self._out is not None
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Rendered] = loop.create_future()
+        out = self._out
+        req = self._worker.request(self._key, ("render", self._key, params, t))
+
+        def copy_out(f: asyncio.Future[Any]) -> None:
+            if done.cancelled():
+                return
+            if f.cancelled():
+                done.cancel()
+            elif f.exception() is not None:
+                done.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result((out.copy(), f.result()))  # the slot is reused next frame
+
+        req.add_done_callback(copy_out)
+        return done
+
+    def start_action(self, name: str, t: float) -> None:
+        if self._worker is not None:
+            self._worker.tell(("action", self._key, name, t))
+
+    async def close(self) -> None:
+        w, self._worker = self._worker, None
+        if w is not None:
+            w.load -= 1
+            pending = w.pending.get(self._key)
+            if pending is not None:  # let the frame in flight land before the memory goes
+                await asyncio.wait({pending}, timeout=2.0)
+            w.tell(("close", self._key))
+        self._out = None
+        if self._shm is not None:
+            shm, self._shm = self._shm, None
+            with contextlib.suppress(BufferError):  # a view still alive: freed when it goes
+                shm.close()
+            with contextlib.suppress(FileNotFoundError):
+                shm.unlink()
