@@ -624,6 +624,9 @@ class StreamTask:
             self._end_drive(d, status, reason)
         self._rollback(self._audio_next, 0)
         self._scheduled.clear()
+        if self._waiting is not None:  # a frame waiting to render closes its mouth too
+            i, params, t = self._waiting
+            self._waiting = (i, params.with_mouth(REST_MOUTH), t)
 
     def _on_source_error(self, d: Drive) -> None:
         if d.ended:
