@@ -100,14 +100,19 @@ async def test_job_runs_fails_cleanly_and_worker_survives(setup, media_url: str)
     try:
         missing = await store.create(1, "a1", _spec(avatar, f"{media_url}/nope.wav"))
         garbage = await store.create(1, "a1", _spec(avatar, f"{media_url}/MANIFEST.md"))
+        broken_av = make_avatar(avatar.parent / "broken", ASTRONAUT)
+        (broken_av / "source.png").unlink()  # the renderer cannot load: fails inside the job
+        broken = await store.create(1, "a1", _spec(broken_av, f"{media_url}/{SHORT}"))
         good = await store.create(1, "a1", _spec(avatar, f"{media_url}/{SHORT}"))
-        for j in (missing, garbage, good):
+        for j in (missing, garbage, broken, good):
             await runner.submit(j)
         job = await _wait(store, missing, _final)
         assert job.status == jobs.FAILED and "AudioUrl" in (job.fail_reason or "")
         assert "404" in (job.fail_reason or "")
         job = await _wait(store, garbage, _final)
         assert job.status == jobs.FAILED and "decoded" in (job.fail_reason or "")
+        job = await _wait(store, broken, _final)
+        assert job.status == jobs.FAILED and "internal error" in (job.fail_reason or "")
         job = await _wait(store, good, _final)
         assert job.status == jobs.DONE, job.fail_reason
         assert job.progress == 100 and job.result["attempts"] == 1
@@ -115,7 +120,7 @@ async def test_job_runs_fails_cleanly_and_worker_survives(setup, media_url: str)
         info = probe(out)
         assert info.video and (info.video.width, info.video.height) == (1080, 1920)
         assert abs(info.video.duration - job.result["duration"]) <= 0.1
-        assert [j.id for j in done] == [missing, garbage, good]  # one notification per job
+        assert [j.id for j in done] == [missing, garbage, broken, good]  # one notification per job
     finally:
         await runner.close()
 
