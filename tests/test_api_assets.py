@@ -30,12 +30,10 @@ def test_action_preview_is_an_animation(api: InProcessApp) -> None:
     r = api.http.get(action["PreviewUrl"])
     assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
     gif = Image.open(io.BytesIO(r.content))
-    # 2 s of the action (identical frames are merged, so count time, not frames).
-    total = 0
-    for i in range(gif.n_frames):
-        gif.seek(i)
-        total += gif.info["duration"]
-    assert 1900 <= total <= 2100
+    assert max(gif.size) <= 256
+    if dh["Kind"] in ("photo", "video"):
+        # A moving avatar: the action shows as distinct frames (identical ones are merged).
+        assert gif.n_frames >= 5, gif.n_frames
     assert (
         api.http.get(action["PreviewUrl"].replace(action["Action"], "no_such_action")).status_code
         == 404
