@@ -15,12 +15,14 @@ import pytest
 import soundfile as sf
 
 from avatar.compose import Scene
+from avatar.lipsync.base import MouthTracker, make_mouth_tracker
+from avatar.lipsync.energy import EnergyMouthTracker
 from avatar.motion import ActionPlayer
 from avatar.stream.contract import DriveStatus, StreamConfig, TaskStatus
 from avatar.stream.sources import AudioBytesSource, PushSource
 from avatar.stream.task import StreamTask
 from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar, mouth_box
-from avatar.types import AUDIO_RATE, CHUNK_SAMPLES
+from avatar.types import AUDIO_RATE, CHUNK_SAMPLES, MouthShape
 
 SPEECH = Path("/work/shared/media/audio/16k_mono/en_RD_Radio31_000.wav")
 SIZE = 128
@@ -142,10 +144,46 @@ async def test_init_failed_without_avatar(tmp_path: Path) -> None:
     await assert_no_tasks_left()
 
 
-@pytest.mark.parametrize("fps", [25, 30])
-async def test_audio_drive_plays_exactly_with_moving_mouth(avatar: Path, speech, fps: int) -> None:
+class _LookaheadTracker(MouthTracker):
+    """The energy tracker, holding each frame back until 40 ms of audio beyond it arrived,
+    as a look-ahead tracker does: the runtime must pull audio that far ahead of its clock."""
+
+    def __init__(self, fps: int) -> None:
+        super().__init__(fps)
+        self._inner = EnergyMouthTracker(fps=fps)
+        self._ready: list[MouthShape] = []
+        self._samples = 0
+        self._emitted = 0
+
+    @property
+    def lookahead_ms(self) -> int:
+        return 40
+
+    def push_audio(self, pcm: np.ndarray) -> list[MouthShape]:
+        self._ready += self._inner.push_audio(pcm)
+        self._samples += len(pcm)
+        out = []
+        while self._ready and (self._emitted + 1) / self.fps + 0.04 <= self._samples / AUDIO_RATE:
+            out.append(self._ready.pop(0))
+            self._emitted += 1
+        return out
+
+    def flush(self) -> list[MouthShape]:
+        out = self._ready + self._inner.flush()
+        self._ready = []
+        return out
+
+
+@pytest.mark.parametrize(
+    "fps, tracker",
+    [(25, make_mouth_tracker), (30, make_mouth_tracker), (25, _LookaheadTracker)],
+    ids=["25fps", "30fps", "lookahead"],
+)
+async def test_audio_drive_plays_exactly_with_moving_mouth(
+    avatar: Path, speech, fps: int, tracker
+) -> None:
     pcm = speech[: int(1.5 * AUDIO_RATE)]
-    task, events, sink = await start_task(avatar, fps=fps)
+    task, events, sink = await start_task(avatar, fps=fps, tracker_factory=tracker)
     await asyncio.sleep(0.2)
     task.enqueue("d1", file_source(pcm))
     async with asyncio.timeout(6):
