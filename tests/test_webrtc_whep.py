@@ -100,3 +100,71 @@ async def test_whep_refusals():
             )
             assert r.status_code == 415
         assert not hub.viewers
+
+
+async def _video_bytes_sent(viewer) -> int:
+    stats = await viewer.pc.getStats()
+    return sum(
+        s.bytesSent for s in stats.values() if s.type == "outbound-rtp" and s.kind == "video"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("codec", "bitrate", "fps"), [("VP8", 1_500_000, 15), ("H264", 1_000_000, 25)]
+)
+async def test_bitrate_size_and_fps_are_honoured(codec, bitrate, fps):
+    # A textured picture, so that the encoder has to spend its budget.
+    task = pattern_task(codec=codec, size=320, bitrate=bitrate, fps=fps, noisy=True)
+    app = transport_app(SECRET, task)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base:
+        v = Viewer()
+        await v.client.connect(f"{base}/whep/room1/s1", hub.signer.issue("play", "room1", "s1"))
+        await wait_until(lambda: len(v.mouths) > fps)
+        (sv,) = hub.viewers.values()
+        loop = asyncio.get_running_loop()
+        b0, n0, t0 = await _video_bytes_sent(sv), len(v.mouths), loop.time()
+        await asyncio.sleep(4)
+        b1, n1, t1 = await _video_bytes_sent(sv), len(v.mouths), loop.time()
+        kbps = (b1 - b0) * 8 / (t1 - t0) / 1000
+        got_fps = (n1 - n0) / (t1 - t0)
+        print(f"\n{codec}: {kbps:.0f} kbps for {bitrate // 1000}, {got_fps:.1f} fps for {fps}")
+        assert 0.6 * bitrate / 1000 < kbps < 1.2 * bitrate / 1000
+        assert abs(got_fps - fps) < 1.5
+        assert v.sizes == {(320, 320)}
+        await v.client.close()
+    await task.stop()
+
+
+@pytest.mark.slow
+async def test_several_viewers_share_one_output():
+    task = pattern_task()
+    app = transport_app(SECRET, task)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base:
+        viewers = [Viewer() for _ in range(3)]
+        for v in viewers:
+            await v.client.connect(f"{base}/whep/room1/s1", hub.signer.issue("play", "room1", "s1"))
+        await wait_until(lambda: all(len(v.mouths) > 10 and len(v.audio_rms) > 20 for v in viewers))
+        assert len(hub.outputs) == 1 and len(hub.viewers) == 3
+        assert task._sinks == [next(iter(hub.outputs.values()))]  # one sink, encoded once
+
+        await viewers[0].client.close()
+        await wait_until(lambda: len(hub.viewers) == 2, 5)
+        src = PushPcmSource()
+        task.enqueue("d1", src)
+        src.push(tone(0.6))
+        src.end()
+        for v in viewers[1:]:
+            await wait_until(
+                lambda v=v: [e["Data"]["Status"] for e in v.client.events] == [2, 4], 5
+            )
+            assert max(r for _, r in v.audio_rms) > 2000
+        for v in viewers[1:]:
+            await v.client.close()
+        await wait_until(lambda: not hub.viewers and not hub.outputs, 5)
+        assert task._sinks == []
+    await task.stop()

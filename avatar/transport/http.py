@@ -101,7 +101,7 @@ async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response
         return _error(404, "no live stream task with this RoomId and StreamId")
     if len(hub.viewers) >= hub.max_viewers:
         return _error(503, "too many viewers on this server", {"Retry-After": "5"})
-    viewer = WebRTCViewer(task)
+    viewer = WebRTCViewer(hub.output_for(task))
     try:
         answer = await viewer.answer(offer)
     except Exception as e:  # a malformed or unsatisfiable offer

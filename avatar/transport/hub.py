@@ -10,7 +10,7 @@ import os
 from avatar.transport.ice import configure_ice
 from avatar.transport.publish import PublishRegistry, WhipPublisher
 from avatar.transport.tokens import TokenSigner
-from avatar.transport.webrtc import WebRTCViewer
+from avatar.transport.webrtc import StreamOutput, WebRTCViewer
 from avatar.transport.ws_drive import WsDriveRegistry
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,19 @@ class TransportHub:
         self.ice_host_addresses = configure_ice(ice_host_addresses or None)
         self.max_viewers = max_viewers
         self.viewers: dict[str, WebRTCViewer] = {}
+        self.outputs: dict[int, StreamOutput] = {}  # by id(task): one per watched task
         self.publishers: dict[str, WhipPublisher] = {}
         self.published = PublishRegistry()
         self.ws_drives = WsDriveRegistry()
+
+    def output_for(self, task) -> StreamOutput:
+        """The task's StreamOutput, made for its first viewer, dropped after its last."""
+        out = self.outputs.get(id(task))
+        if out is None or out.task is not task:
+            out = StreamOutput(task)
+            out.on_empty.append(lambda o: self.outputs.pop(id(o.task), None))
+            self.outputs[id(task)] = out
+        return out
 
     def add_viewer(self, viewer: WebRTCViewer) -> None:
         self.viewers[viewer.id] = viewer

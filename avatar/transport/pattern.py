@@ -66,7 +66,7 @@ class PushPcmSource:
 class PatternTask:
     """LiveTask with a drawn test pattern instead of an avatar."""
 
-    def __init__(self, config: StreamConfig, events=None) -> None:
+    def __init__(self, config: StreamConfig, events=None, *, noisy: bool = False) -> None:
         self.config = config
         self.events = events
         self._status = TaskStatus.INITIALIZING
@@ -80,6 +80,20 @@ class PatternTask:
         self.start_time = 0.0
         self.size = (int(config.scene.width), int(config.scene.height))
         self._bg = self._background()
+        # Noisy pictures make the encoder spend its whole bitrate (bitrate tests).
+        self._noise = (
+            [
+                np.clip(
+                    self._bg.astype(np.int16)
+                    + np.random.default_rng(i).integers(-24, 25, self._bg.shape, np.int16),
+                    0,
+                    255,
+                ).astype(np.uint8)
+                for i in range(8)
+            ]
+            if noisy
+            else None
+        )
         self.drive_log: list[tuple[str, DriveStatus]] = []
         self.mouth_by_chunk: dict[int, float] = {}
 
@@ -224,7 +238,7 @@ class PatternTask:
 
     def _draw(self, index: int, mouth: float) -> np.ndarray:
         w, h = self.size
-        img = self._bg.copy()
+        img = self._bg.copy() if self._noise is None else self._noise[index % 8].copy()
         # A bar that moves every frame keeps the encoder honest (not a static picture).
         bx = (index * 7) % max(1, w - 16)
         img[: h // 10, bx : bx + 16, :3] = 200

@@ -66,7 +66,9 @@ async def serve(app: FastAPI, host: str = "127.0.0.1") -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
-def pattern_task(codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1", room="room1"):
+def pattern_task(
+    codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1", room="room1", noisy=False
+):
     """A started-later PatternTask with a square output."""
     from avatar.compose import Scene
     from avatar.stream.contract import StreamConfig
@@ -81,7 +83,7 @@ def pattern_task(codec="VP8", size=256, fps=25, bitrate=800_000, stream="s1", ro
         bitrate=bitrate,
         codec=codec,
     )
-    return PatternTask(cfg)
+    return PatternTask(cfg, noisy=noisy)
 
 
 class RecordingViewer:

@@ -1,4 +1,5 @@
-"""One WebRTC viewer of a stream task: a MediaSink that feeds an aiortc peer connection.
+"""WebRTC viewers of a stream task: one StreamOutput (a MediaSink) per task feeds the aiortc
+peer connection of each viewer.
 
 The viewer's offer (WHEP) is answered with the task's video (VP8 or H.264 as configured, at the
 configured bitrate) and audio (Opus 48 kHz), and a data channel, if the offer has one, carries
@@ -12,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +21,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs import get_encoder
 
 from avatar.stream.contract import LiveTask
+from avatar.transport.encode import OpusChunkEncoder
 from avatar.transport.ice import rtc_configuration, strip_mdns_candidates
 from avatar.transport.tracks import TaskAudioTrack, TaskVideoTrack
 from avatar.types import AudioChunk, VideoFrame
@@ -81,22 +82,71 @@ class CappedEncoder:
         return self._inner.pack(packet)
 
 
+class StreamOutput:
+    """The one MediaSink a stream task has for all its WebRTC viewers: each audio chunk is
+    encoded to Opus once; pictures and packets go to every viewer's queues."""
+
+    def __init__(self, task: LiveTask) -> None:
+        self.task = task
+        self.viewers: list[WebRTCViewer] = []
+        self._opus = OpusChunkEncoder()
+        self._attached = False
+        self.on_empty: list[Callable[[StreamOutput], None]] = []
+
+    def attach(self, viewer: WebRTCViewer) -> None:
+        self.viewers.append(viewer)
+        if not self._attached:
+            self._attached = True
+            self.task.add_sink(self)
+
+    def detach(self, viewer: WebRTCViewer) -> None:
+        with contextlib.suppress(ValueError):
+            self.viewers.remove(viewer)
+        if not self.viewers and self._attached:
+            self._attached = False
+            with contextlib.suppress(Exception):
+                self.task.remove_sink(self)
+            for cb in self.on_empty:
+                cb(self)
+
+    # ---- MediaSink ----
+
+    def on_video(self, frame: VideoFrame) -> None:
+        for v in self.viewers:
+            v.video.push(frame)
+
+    def on_audio(self, chunk: AudioChunk) -> None:
+        packets = self._opus.encode(chunk)  # even without viewers: keeps the codec in step
+        for v in self.viewers:
+            for p in packets:
+                v.audio.push(p)
+
+    def on_event(self, message: dict) -> None:
+        text = json.dumps(message, ensure_ascii=False)
+        for v in self.viewers:
+            v.send_event(text)
+
+    def on_close(self) -> None:
+        for v in list(self.viewers):
+            v.schedule_close()
+
+
 class WebRTCViewer:
-    """A MediaSink that sends a stream task to one WebRTC peer."""
+    """One WebRTC peer watching a stream task through the task's StreamOutput."""
 
     def __init__(
         self,
-        task: LiveTask,
+        output: StreamOutput,
         *,
         ice_servers: list | None = None,
         video_queue: int = 3,
     ) -> None:
-        cfg = task.config
+        cfg = output.task.config
         self.id = uuid.uuid4().hex
-        self.task = task
+        self.output = output
+        self.task = output.task
         self.codec = normalize_codec(cfg.codec)
         self.bitrate = cfg.bitrate
-        self.created = time.monotonic()
         self.video = TaskVideoTrack(cfg.fps, max_queued=video_queue)
         self.audio = TaskAudioTrack()
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
@@ -114,9 +164,7 @@ class WebRTCViewer:
         @self.pc.on("connectionstatechange")
         async def _on_state() -> None:
             if self.pc.connectionState in ("failed", "closed"):
-                self._schedule_close()
-
-    # ---- signalling ----
+                self.schedule_close()
 
     async def answer(self, offer_sdp: str) -> str:
         """Accept a WHEP offer; return the SDP answer (all candidates included)."""
@@ -129,7 +177,7 @@ class WebRTCViewer:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         self._install_encoder(video_tx)
-        self.task.add_sink(self)
+        self.output.attach(self)
         return self.pc.localDescription.sdp
 
     def _install_encoder(self, tx: Any) -> None:
@@ -144,27 +192,15 @@ class WebRTCViewer:
         except AttributeError:  # pragma: no cover - aiortc internals changed
             log.warning("cannot set the video bitrate on this aiortc version")
 
-    # ---- MediaSink ----
-
-    def on_video(self, frame: VideoFrame) -> None:
-        self.video.push(frame)
-
-    def on_audio(self, chunk: AudioChunk) -> None:
-        self.audio.push(chunk)
-
-    def on_event(self, message: dict) -> None:
-        text = json.dumps(message, ensure_ascii=False)
+    def send_event(self, text: str) -> None:
         for ch in self._channels:
             if ch.readyState == "open":
                 ch.send(text)
                 self.events_sent += 1
 
-    def on_close(self) -> None:
-        self._schedule_close()
-
     # ---- lifetime ----
 
-    def _schedule_close(self) -> None:
+    def schedule_close(self) -> None:
         if self._close_task is None:
             self._close_task = asyncio.get_running_loop().create_task(self.close())
 
@@ -173,8 +209,7 @@ class WebRTCViewer:
         if self._closed.is_set():
             return
         self._closed.set()
-        with contextlib.suppress(Exception):
-            self.task.remove_sink(self)
+        self.output.detach(self)
         self.video.end()
         self.audio.end()
         await self.pc.close()
