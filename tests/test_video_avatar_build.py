@@ -1,5 +1,5 @@
-"""Every shared talking-head video builds into a video avatar (the one without audio too), in
-less time than the recording lasts, and renders frames of its own size."""
+"""Every shared talking-head video builds into a video avatar (the one without audio too), with
+less CPU time than the recording lasts, and renders frames of its own size."""
 
 from __future__ import annotations
 
@@ -22,9 +22,14 @@ def test_shared_video_builds(video: Path, tmp_path: Path) -> None:
     assert read_meta(tmp_path / "a")["kind"] == "video"
     assert seen[-1] == 100 and seen == sorted(seen)
     src = meta["source_seconds"]
-    # goal: building takes no longer than the recording (2 cores)
-    assert meta["build_seconds"] <= src, (meta["build_seconds"], src)
-    print(f"{video.name}: {60 * meta['build_seconds'] / src:.1f} s per source minute")
+    # goal: building takes no longer than the recording. Wall time depends on what else runs
+    # on the machine, so the check is on the build's CPU time (all its threads): at most the
+    # recording's length, i.e. within 1x even on a single free core.
+    cpu = meta["build_cpu_seconds"]
+    print(
+        f"{video.name}: {60 * cpu / src:.1f} CPU s, {60 * meta['build_seconds'] / src:.1f} s per source minute"
+    )
+    assert cpu <= src, (cpu, src)
     loop = meta["loop"]
     assert (loop["end"] - loop["start"]) / meta["fps"] >= min(3.0, src / 2)
     assert meta["library_size"] >= 0.8 * src * meta["fps"] or meta["library_size"] >= 500
