@@ -9,6 +9,7 @@ import soundfile as sf
 from aiortc.contrib.media import MediaPlayer
 
 from avatar.transport.client import SignalingError, WhipClient
+from avatar.transport.pattern import PushPcmSource, tone
 from avatar.transport.publish import RtcAudioSource
 from avatar.transport.testing import RecordingViewer as Viewer
 from avatar.transport.testing import pattern_task as make_task
@@ -94,3 +95,42 @@ async def test_rtc_source_fails_without_publisher():
     with pytest.raises(RuntimeError, match="no stream"):
         async for _ in src.chunks():
             pass
+
+
+@pytest.mark.slow
+async def test_whip_push_output_reaches_a_whip_server():
+    """Output.WhipUrl: the task pushes itself to a WHIP server (here our own endpoint)."""
+    task = make_task()
+    app = transport_app(SECRET, task)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base:
+        received: list[np.ndarray] = []
+
+        async def follow():
+            stream = await hub.published.wait_for("room1", "pushed", 10)
+            async for pcm in stream.subscribe():
+                received.append(pcm)
+
+        follower = asyncio.get_running_loop().create_task(follow())
+        token = hub.signer.issue("publish", "room1", "pushed")
+        peer = await hub.start_whip_push(task, f"{base}/whip/room1/pushed", token)
+        assert peer.push_location and "/whip/room1/pushed/" in peer.push_location
+        await wait_until(lambda: len(received) > 25)
+        quiet = np.concatenate(received)
+        assert np.abs(quiet).max() < 50  # the idle task sends silence
+
+        src = PushPcmSource()
+        task.enqueue("d1", src)
+        src.push(tone(0.8))
+        src.end()
+        n0 = len(received)
+        await wait_until(lambda: len(received) > n0 + 60)
+        loud = np.concatenate(received[n0:])
+        rms = np.sqrt(np.mean(loud.astype(np.float32) ** 2))
+        assert rms > 2000, rms  # the tone arrived, decoded and resampled to 16 kHz
+
+        await peer.close()  # DELETE: the WHIP server ends the published stream
+        await asyncio.wait_for(follower, 5)
+        assert hub.published.get("room1", "pushed") is None
+    await task.stop()

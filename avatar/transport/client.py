@@ -16,7 +16,7 @@ import httpx
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avatar.transport.ice import rtc_configuration
+from avatar.transport.ice import rtc_configuration, strip_mdns_candidates
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class SignalingError(Exception):
         self.status = status
 
 
-async def _exchange(pc: RTCPeerConnection, url: str, token: str | None) -> str:
+async def exchange_offer(pc: RTCPeerConnection, url: str, token: str | None) -> str:
     """POST our offer, apply the answer; return the session's absolute Location."""
     offer = await pc.createOffer()
     await pc.setLocalDescription(offer)
@@ -40,11 +40,12 @@ async def _exchange(pc: RTCPeerConnection, url: str, token: str | None) -> str:
         r = await http.post(url, content=pc.localDescription.sdp, headers=headers)
     if r.status_code != 201:
         raise SignalingError(r.status_code, r.text)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
+    answer = strip_mdns_candidates(r.text)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     return urljoin(url, r.headers.get("location", ""))
 
 
-async def _delete(location: str | None, token: str | None) -> None:
+async def delete_resource(location: str | None, token: str | None) -> None:
     if not location:
         return
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -101,7 +102,7 @@ class WhepClient:
 
     async def connect(self, url: str, token: str | None) -> None:
         self._token = token
-        self.location = await _exchange(self.pc, url, token)
+        self.location = await exchange_offer(self.pc, url, token)
 
     async def _read(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -118,7 +119,7 @@ class WhepClient:
                         self.on_audio(now, frame)
 
     async def close(self) -> None:
-        await _delete(self.location, self._token)
+        await delete_resource(self.location, self._token)
         self.location = None
         await self.pc.close()
         for t in list(self._readers):
@@ -139,9 +140,9 @@ class WhipClient:
 
     async def connect(self, url: str, token: str | None) -> None:
         self._token = token
-        self.location = await _exchange(self.pc, url, token)
+        self.location = await exchange_offer(self.pc, url, token)
 
     async def close(self) -> None:
-        await _delete(self.location, self._token)
+        await delete_resource(self.location, self._token)
         self.location = None
         await self.pc.close()

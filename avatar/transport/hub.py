@@ -50,6 +50,17 @@ class TransportHub:
         self.viewers[viewer.id] = viewer
         viewer.on_closed.append(lambda: self.viewers.pop(viewer.id, None))
 
+    async def start_whip_push(self, task, url: str, token: str | None = None) -> WebRTCViewer:
+        """Push a task to a WHIP server (Output.WhipUrl) until the task or the server ends it."""
+        peer = WebRTCViewer(self.output_for(task))
+        try:
+            await peer.push(url, token)
+        except Exception:
+            await peer.close()
+            raise
+        self.add_viewer(peer)
+        return peer
+
     def add_publisher(self, publisher: WhipPublisher) -> None:
         self.publishers[publisher.id] = publisher
         publisher.on_closed.append(lambda: self.publishers.pop(publisher.id, None))

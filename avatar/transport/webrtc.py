@@ -156,6 +156,8 @@ class WebRTCViewer:
         self.negotiated_codec: str | None = None
         self.events_sent = 0
         self.on_closed: list[Callable[[], None]] = []  # called once, when the viewer leaves
+        self.push_location: str | None = None  # WHIP resource when pushing (see push)
+        self._push_token: str | None = None
 
         @self.pc.on("datachannel")
         def _on_datachannel(channel) -> None:
@@ -179,6 +181,19 @@ class WebRTCViewer:
         self._install_encoder(video_tx)
         self.output.attach(self)
         return self.pc.localDescription.sdp
+
+    async def push(self, url: str, token: str | None = None) -> None:
+        """Send the task to a WHIP server (an SFU such as MediaMTX, Janus or LiveKit, or our own
+        /whip endpoint): we make the offer, the server answers. DELETE on close."""
+        from avatar.transport.client import exchange_offer
+
+        video_tx = self.pc.addTransceiver(self.video, direction="sendonly")
+        video_tx.setCodecPreferences(_video_codec_preferences(self.codec))
+        self.pc.addTransceiver(self.audio, direction="sendonly")
+        self.push_location = await exchange_offer(self.pc, url, token)
+        self._push_token = token
+        self._install_encoder(video_tx)
+        self.output.attach(self)
 
     def _install_encoder(self, tx: Any) -> None:
         codecs = getattr(tx, "_codecs", None)
@@ -212,6 +227,10 @@ class WebRTCViewer:
         self.output.detach(self)
         self.video.end()
         self.audio.end()
+        if self.push_location:
+            from avatar.transport.client import delete_resource
+
+            await delete_resource(self.push_location, self._push_token)
         await self.pc.close()
         for cb in self.on_closed:
             cb()
