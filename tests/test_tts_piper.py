@@ -162,3 +162,27 @@ def test_registry_lookup() -> None:
 def test_empty_registry() -> None:
     with pytest.raises(KeyError):
         TTSRegistry().default_voice("en")
+
+
+def test_word_alignment_when_espeak_merges_or_expands_words() -> None:
+    from agent.tts.piper import _word_timings
+
+    # "I am" is one spoken group, "$5" two ("five dollars").
+    words = _word_timings(
+        "I am fine, $5 ok", [(0.0, 0.3), (0.4, 0.8), (1.0, 1.3), (1.3, 1.7), (1.8, 2.0)], 2.1
+    )
+    assert [w.text for w in words] == ["I", "am", "fine,", "$5", "ok"]
+    assert words[0].start == 0.0 and words[1].end == pytest.approx(0.3)
+    assert (words[2].start, words[2].end) == (0.4, 0.8)
+    assert (words[3].start, words[3].end) == (1.0, 1.7)
+    assert (words[4].start, words[4].end) == (1.8, 2.0)
+
+
+async def test_word_timings_follow_the_speech(piper: PiperTTS) -> None:
+    chunks = await collect(piper, "I am fine, thank you.", piper.voices()[0])
+    words = [w for c in chunks for w in c.words]
+    assert [w.text for w in words] == ["I", "am", "fine,", "thank", "you."]
+    for a, b in zip(words, words[1:], strict=False):
+        assert a.end <= b.start + 1e-6
+    # The pause after the comma lies between "fine," and "thank".
+    assert words[3].start - words[2].end > 0.05

@@ -11,6 +11,7 @@ shifts pitch without changing duration (synthesize longer, then resample shorter
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -197,19 +198,70 @@ def _timings(
     return [p for p in phonemes if p.start < end_t], words
 
 
+def _spoken_weight(word: str) -> int:
+    """Rough length of a written word once spoken: digits and symbols expand to words."""
+    letters = sum(ch.isalpha() for ch in word)
+    return max(
+        1, letters + 4 * sum(ch.isdigit() for ch in word) + 5 * sum(ch in "$€£¥%&" for ch in word)
+    )
+
+
+_MOVES = ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3))
+
+
 def _word_timings(
     sentence: str, spoken: list[tuple[float, float]], duration: float
 ) -> list[WordTiming]:
-    """Per-word timings when the spoken words match the written ones, else one for the sentence.
+    """Per-word timings from the spoken word groups.
 
-    espeak expands numbers and symbols ("$5" -> "five dollars"), so counts can differ; then the
-    whole sentence gets one timing spanning its speech.
+    espeak merges some words ("I am" -> one group) and expands others ("$5" -> "five dollars"),
+    so written words and spoken groups are aligned by dynamic programming: 1:1, 2:1, 3:1, 1:2 or
+    1:3, choosing the alignment whose lengths (letters vs seconds) agree best. Words merged into
+    one group share its time by letters; a word spread over groups spans them.
     """
     written = words_of(sentence)
-    if spoken and len(spoken) == len(written):
-        return [
-            WordTiming(w, s, min(e, duration)) for w, (s, e) in zip(written, spoken, strict=True)
-        ]
-    if spoken:
+    if not spoken or not written:
+        return [WordTiming(sentence, 0.0, duration)]
+    # Always aligned, even when the counts agree: a merge and an expansion can cancel out.
+    weights = [_spoken_weight(w) for w in written]
+    w_total = sum(weights)
+    d_total = sum(e - s for s, e in spoken) or 1.0
+    n, m = len(written), len(spoken)
+    inf = float("inf")
+    cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if cost[i][j] == inf:
+                continue
+            for a, b in _MOVES:
+                if i + a > n or j + b > m:
+                    continue
+                share_w = sum(weights[i : i + a]) / w_total
+                share_d = sum(e - s for s, e in spoken[j : j + b]) / d_total
+                step = abs(math.log(max(share_w, 1e-6) / max(share_d, 1e-6)))
+                step += 0.0 if (a, b) == (1, 1) else 0.3
+                if cost[i][j] + step < cost[i + a][j + b]:
+                    cost[i + a][j + b] = cost[i][j] + step
+                    back[i + a][j + b] = (a, b)
+    if cost[n][m] == inf:
         return [WordTiming(sentence, spoken[0][0], min(spoken[-1][1], duration))]
-    return [WordTiming(sentence, 0.0, duration)]
+    steps: list[tuple[int, int, int, int]] = []
+    i, j = n, m
+    while i or j:
+        move = back[i][j]
+        assert move is not None
+        a, b = move
+        steps.append((i - a, a, j - b, b))
+        i, j = i - a, j - b
+    out: list[WordTiming] = []
+    for i, a, j, b in reversed(steps):
+        start, end = spoken[j][0], spoken[j + b - 1][1]
+        total = sum(weights[i : i + a])
+        t = start
+        for k in range(i, i + a):
+            d = (end - start) * weights[k] / total
+            out.append(WordTiming(written[k], t, min(t + d, duration)))
+            t += d
+    return out
