@@ -151,11 +151,11 @@ def _wave(u: float, cycles: float) -> float:
 Delta = dict[str, float]
 _ACTIONS: dict[str, tuple[float, Callable[[float], Delta]]] = {
     "nod": (1.3, lambda u: {"head_pitch": 7.0 * _wave(u, 1.5), "head_dy": 0.01 * _wave(u, 1.5)}),
-    "shake_head": (1.5, lambda u: {"head_yaw": 8.0 * _wave(u, 2.0)}),
+    "shake_head": (1.5, lambda u: {"head_yaw": 6.5 * _wave(u, 2.0)}),
     "tilt_head": (
         2.2,
         lambda u: {
-            "head_roll": 7.0 * _bump(u),
+            "head_roll": 5.0 * _bump(u),
             "head_yaw": 2.0 * _bump(u),
             "brow_raise": 0.2 * _bump(u),
         },

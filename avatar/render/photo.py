@@ -199,11 +199,14 @@ class PhotoRenderer(AvatarRenderer):
         tp = top + 0.82 * blink * gap
         bp = bot - 0.18 * blink * gap
         va, vb = eye.v_above, eye.v_below
-        s1 = va + (v - va) * (top - va) / np.maximum(tp - va, 1e-3)
+        # The lashes ride down with the lid edge unstretched; the lid skin above stretches.
+        lash = min(0.35 * eye.gap_max, 0.5 * (float(top.min()) - va))
+        s0 = va + (v - va) * (top - lash - va) / np.maximum(tp - lash - va, 1e-3)
+        s1 = v - (tp - top)
         den = bp - tp
         s2 = top + (v - tp) * np.where(den > 1e-3, gap / np.where(den > 1e-3, den, 1), 0)
         s3 = bot + (v - bp) * (vb - bot) / np.maximum(vb - bp, 1e-3)
-        vs = np.where(v < tp, s1, np.where(v < bp, s2, s3))
+        vs = np.where(v < tp - lash, s0, np.where(v < tp, s1, np.where(v < bp, s2, s3)))
         band = (v >= va) & (v <= vb) & (np.abs(u) <= eye.half_width)
         vs = np.where(band, vs, v)
         us = u
@@ -243,6 +246,13 @@ class PhotoRenderer(AvatarRenderer):
         )
         self._paste(dense, fd, r.face_box, head)
         mapxy = cv2.multiply(dense, r.m_in2)
+        # Large head motions would read across the person's outline and pull the background
+        # in: shorten such reads to the room left inside the outline.
+        mag = cv2.magnitude(mapxy[..., 0], mapxy[..., 1])
+        over = mag > r.room
+        if over.any():
+            k = np.where(over, r.room / np.maximum(mag, 1e-6), 1.0).astype(np.float32)
+            mapxy *= k[..., None]
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
         if blink > 0.0 or params.gaze_x != 0.0:

@@ -87,7 +87,7 @@ class PhotoRig:
         self.v_forehead = float(oval[:, 1].min())
         # Forward relief of each landmark (nose > cheeks > face edge), for yaw/pitch parallax.
         zr = float(np.median(z[g.FACE_OVAL])) - z.astype(np.float64)
-        self._z = np.clip(zr, 0, None) * 0.5
+        self._z = np.clip(zr, 0, None) * 0.7
         self._build_mask(mask)
         self._build_body()
         self._build_face_chain()
@@ -127,6 +127,8 @@ class PhotoRig:
         x1, y1 = min(int(xs.max()) + 3, self.w), min(int(ys.max()) + 3, self.h)
         self.roi = (x0, y0, x1, y1)
         self.m_in = np.ascontiguousarray(m_in[y0:y1, x0:x1])
+        # Room to move: a pixel may read at most this far, so no read crosses the outline.
+        self.room = np.ascontiguousarray(0.9 * np.clip(dist[y0:y1, x0:x1] - 0.5, 0, None))
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.identity = np.ascontiguousarray(np.stack([gx, gy], -1))
         self.person_bottom = float(ys.max())
@@ -152,9 +154,10 @@ class PhotoRig:
         # Depth of a head-shaped ellipsoid plus the face's own relief (nose), for yaw/pitch.
         vc = v - (self.v_chin0 + self.v_forehead) / 2
         ell = 1 - (u / (1.1 * self.W)) ** 2 - (vc / (0.62 * self.face_h + 0.2 * E)) ** 2
-        depth = 0.75 * self.W * np.sqrt(np.clip(ell, 0, None))
+        depth = 0.85 * self.W * np.sqrt(np.clip(ell, 0, None))
         depth += self._relief(pts)
-        pivot = fr.to_image(np.array([0.0, self.v_chin0 + 0.35 * E]))
+        # Roll about the lower face: the head outline moves less than about the neck.
+        pivot = fr.to_image(np.array([0.0, 0.3 * self.v_chin0]))
         dxp, dyp = X - pivot[0], Y - pivot[1]
         # Breathing lifts everything above the shoulders, fading to zero at the bottom.
         y_sh = fr.to_image(np.array([0.0, self.v_chin0 + 0.6 * E]))[1]
