@@ -61,6 +61,20 @@ class TransportHub:
         self.add_viewer(peer)
         return peer
 
+    async def start_outputs(self, task) -> list:
+        """Start the push outputs a task asks for in `config.extra` (Output.WhipUrl,
+        Output.RtmpUrl). They end with the task. A failing WHIP push raises; an RTMP push
+        that cannot connect logs and ends by itself."""
+        from avatar.transport.rtmp import start_rtmp_push
+
+        started: list = []
+        extra = task.config.extra or {}
+        if extra.get("WhipUrl"):
+            started.append(await self.start_whip_push(task, extra["WhipUrl"]))
+        if extra.get("RtmpUrl"):
+            started.append(start_rtmp_push(task, extra["RtmpUrl"]))
+        return started
+
     def add_publisher(self, publisher: WhipPublisher) -> None:
         self.publishers[publisher.id] = publisher
         publisher.on_closed.append(lambda: self.publishers.pop(publisher.id, None))
