@@ -99,7 +99,7 @@ async def test_text_drive_with_phonemes_and_keyword_actions(tmp_path: Path, regi
     played = events.drive_time("d1", DriveStatus.FINISHED) - events.drive_time(
         "d1", DriveStatus.DRIVING
     )
-    assert played >= speech_s - 0.02
+    assert played >= speech_s
 
     # Phoneme timings reached the tracker, shifted onto the tracker's own time axis.
     assert len(fed) == len(drive.phonemes) > 10

@@ -14,7 +14,8 @@ k × 20 ms and video frame i at i / fps from the task's start, so nothing drifts
 
 Drive statuses follow ZEGO: 1 queued; 2 driving from when it is taken from the queue (its source
 starts) or, when the drive before is still sending its tail, from when that one finished; 4 once
-its last chunk has been sent; 3 when its source raised; 5 when interrupted (queue dropped too).
+its last chunk has played (the clock passed its end); 3 when its source raised; 5 when
+interrupted (queue dropped too).
 """
 
 from __future__ import annotations
@@ -261,6 +262,8 @@ class StreamTask:
             self._history.popitem(last=False)
         self._queue.append(drive)
         self._emit_drive(drive, DriveStatus.QUEUED, None)
+        if len(self._queue) == 1 and self._current is None and self._status == TaskStatus.STREAMING:
+            drive.start()  # it plays next: start its TTS or download now, not at the next tick
 
     def enqueue_text(
         self,
@@ -504,6 +507,16 @@ class StreamTask:
     def _send_audio_until(self, now: float) -> None:
         while self._audio_next * CHUNK_S <= now:
             k = self._audio_next
+            # Time k * 20 ms is the end of chunk k - 1: drives whose last chunk that was have
+            # now played out (and the next one is announced as its audio begins).
+            while self._playing:
+                d = self._playing[0]
+                if d.status == DriveStatus.QUEUED:
+                    self._emit_drive(d, DriveStatus.DRIVING, None)
+                if d.last_chunk is None or d.last_chunk >= k:
+                    break
+                self._playing.popleft()
+                self._emit_drive(d, DriveStatus.FINISHED, None)
             while self._committed and self._committed[0].index < k:
                 self._committed.popleft()
             if self._committed and self._committed[0].index == k:
@@ -520,14 +533,6 @@ class StreamTask:
             late_ms = (now - k * CHUNK_S) * 1000
             if late_ms > self.stats.audio_max_late_ms:
                 self.stats.audio_max_late_ms = late_ms
-            while self._playing:
-                d = self._playing[0]
-                if d.status == DriveStatus.QUEUED:
-                    self._emit_drive(d, DriveStatus.DRIVING, None)
-                if d.last_chunk is None or d.last_chunk > k:
-                    break
-                self._playing.popleft()
-                self._emit_drive(d, DriveStatus.FINISHED, None)
 
     # --- video ------------------------------------------------------------------------------
 
