@@ -168,3 +168,16 @@ async def test_several_viewers_share_one_output():
         await wait_until(lambda: not hub.viewers and not hub.outputs, 5)
         assert task._sinks == []
     await task.stop()
+
+
+async def test_cors_preflight_for_players_on_other_origins():
+    app = transport_app(SECRET, make_task())
+    async with serve(app) as base, httpx.AsyncClient() as http:
+        r = await http.options(
+            f"{base}/whep/room1/s1",
+            headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"},
+        )
+        assert r.status_code == 204
+        assert "Authorization" in r.headers["access-control-allow-headers"]
+        r = await http.post(f"{base}/whep/room1/s1", content="v=0")
+        assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*"

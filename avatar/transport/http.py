@@ -48,8 +48,22 @@ SDP = "application/sdp"
 MAX_SDP_BYTES = 64 * 1024
 
 
+# Players on other origins may call WHEP/WHIP: the bearer token (not a cookie) is the credential,
+# so any origin may ask, and the Location header must be readable.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location",
+}
+CORS_PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
 def _error(status: int, message: str, headers: dict | None = None) -> Response:
-    return PlainTextResponse(message, status_code=status, headers=headers)
+    return PlainTextResponse(message, status_code=status, headers={**CORS, **(headers or {})})
 
 
 def _bearer(request: Request) -> str | None:
@@ -110,7 +124,15 @@ async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response
         return _error(400, f"cannot answer this offer: {e}")
     hub.add_viewer(viewer)
     location = f"/whep/{room_id}/{stream_id}/{viewer.id}"
-    return Response(answer, status_code=201, media_type=SDP, headers={"Location": location})
+    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
+
+
+@router.options("/whep/{room_id}/{stream_id}", include_in_schema=False)
+@router.options("/whep/{room_id}/{stream_id}/{session_id}", include_in_schema=False)
+@router.options("/whip/{room_id}/{stream_id}", include_in_schema=False)
+@router.options("/whip/{room_id}/{stream_id}/{session_id}", include_in_schema=False)
+async def preflight() -> Response:
+    return Response(status_code=204, headers=CORS_PREFLIGHT)
 
 
 @router.delete("/whep/{room_id}/{stream_id}/{session_id}")
@@ -123,7 +145,7 @@ async def whep_leave(room_id: str, stream_id: str, session_id: str, request: Req
     if viewer is None:
         return _error(404, "no such session")
     await viewer.close()
-    return Response(status_code=200)
+    return Response(status_code=200, headers=CORS)
 
 
 @router.patch("/whep/{room_id}/{stream_id}/{session_id}")
@@ -154,7 +176,7 @@ async def whip_offer(room_id: str, stream_id: str, request: Request) -> Response
         return _error(400, f"cannot answer this offer: {e}")
     hub.add_publisher(publisher)
     location = f"/whip/{room_id}/{stream_id}/{publisher.id}"
-    return Response(answer, status_code=201, media_type=SDP, headers={"Location": location})
+    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
 
 
 @router.delete("/whip/{room_id}/{stream_id}/{session_id}")
@@ -167,7 +189,7 @@ async def whip_leave(room_id: str, stream_id: str, session_id: str, request: Req
     if publisher is None:
         return _error(404, "no such session")
     await publisher.close()
-    return Response(status_code=200)
+    return Response(status_code=200, headers=CORS)
 
 
 # ---- WebSocket drive ----
