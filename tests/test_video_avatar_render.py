@@ -24,7 +24,10 @@ VIDEO = Path(__file__).resolve().parents[2] / "shared/media/video/en_talking_fem
 @pytest.fixture(scope="module")
 def avatar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("video_avatar") / "aoc"
-    build_avatar("video", VIDEO, folder, {"actions": {"turn": [1.0, 2.2]}})
+    # the API's spelling of a named stretch of the recording
+    build_avatar(
+        "video", VIDEO, folder, {"Actions": [{"Action": "turn", "Start": 1.0, "End": 2.2}]}
+    )
     return folder
 
 

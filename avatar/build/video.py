@@ -8,7 +8,7 @@ crops (JPEG at the canonical size) with their index. The renderer is `avatar.ren
 
 Hint keys (all optional): "range": [start_s, end_s] of the recording to use; "actions":
 {"nod": [start_s, end_s], ...} named stretches (seconds in the recording); any field of
-`VideoChecks` (e.g. "min_duration_s").
+`VideoChecks` (e.g. "min_duration_s"). The API spellings "Range" and "Actions" are accepted too.
 
 Progress is reported every few frames; a caller cancels a build by raising from `progress`
 (the folder is then half-made, without avatar.json, and the caller removes it).
@@ -64,10 +64,24 @@ def _embed(small: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
     return (x @ vt[:EMBED_DIM].T / 255.0).astype(np.float32)
 
 
+def _normalise_hint(hint: dict | None) -> dict[str, Any]:
+    """Accept the API's spelling too: "Range": [s, e], "Actions": {name: [s, e]} or
+    [{"Action": name, "Start": s, "End": e}, ...]."""
+    out = dict(hint or {})
+    if "Range" in out:
+        out.setdefault("range", out.pop("Range"))
+    acts = out.pop("Actions", None)
+    if acts is not None and "actions" not in out:
+        if isinstance(acts, list):
+            acts = {a["Action"]: [a["Start"], a["End"]] for a in acts}
+        out["actions"] = acts
+    return out
+
+
 def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -> dict[str, Any]:
     t_start = time.perf_counter()
     cpu_start = time.process_time()
-    hint = dict(hint or {})
+    hint = _normalise_hint(hint)
     checks = VideoChecks.from_hint(hint)
     try:
         info = probe(source)
