@@ -17,10 +17,12 @@ import http.server
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -195,6 +197,24 @@ def test_settings(data_dir: Path, **override: Any):  # type: ignore[no-untyped-d
     return Settings(_env_file=None, **values)
 
 
+_TEMPLATE: Path | None = None
+
+
+def seed_data_dir(data_dir: Path) -> None:
+    """Fill a new data directory with a copy of one built once per test session (the built-in
+    avatar already made), so each server start does not rebuild it. First start as a user
+    meets it: see tests/test_server_defaults.py, which does not seed."""
+    global _TEMPLATE
+    if data_dir.exists() and any(data_dir.iterdir()):
+        return
+    if _TEMPLATE is None:
+        template = Path(tempfile.mkdtemp(prefix="dh-template-")) / "data"
+        with InProcessApp(template, seed=False):
+            pass
+        _TEMPLATE = template
+    shutil.copytree(_TEMPLATE, data_dir, dirs_exist_ok=True)
+
+
 class InProcessApp:
     """The real app in this process (Starlette's TestClient runs its lifespan and event loop).
 
@@ -202,10 +222,13 @@ class InProcessApp:
         api.client.ok("GetDigitalHumanList", {})
     """
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, seed: bool = True, **settings: Any) -> None:
         from fastapi.testclient import TestClient
 
         from api.app import create_app
+
+        if seed and settings.get("builtin_avatar", True):
+            seed_data_dir(Path(data_dir))
 
         self.app = create_app(test_settings(Path(data_dir), **settings))
         self.http = TestClient(self.app)
@@ -233,6 +256,7 @@ class ServerProcess:
         port: int | None = None,
         scheme: str = "http",
         startup_timeout: float = 120.0,
+        seed: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
@@ -252,6 +276,7 @@ class ServerProcess:
         # A None value in `env` removes that variable (to run with the server's defaults).
         self.env = {k: v for k, v in self.env.items() if v is not None}
         self.startup_timeout = startup_timeout
+        self.seed = seed
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         self.client = ApiClient(self.base_url, verify=False)
@@ -261,6 +286,8 @@ class ServerProcess:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
+        if self.seed:
+            seed_data_dir(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
