@@ -179,7 +179,13 @@ class PhotoRenderer(AvatarRenderer):
     # --- eyes ----------------------------------------------------------------------------------
 
     def _eye(
-        self, mapxy: np.ndarray, eye: EyeModel, shift: np.ndarray, blink: float, gx: float
+        self,
+        mapxy: np.ndarray,
+        eye: EyeModel,
+        shift: np.ndarray,
+        blink: float,
+        gx: float,
+        gy: float = 0.0,
     ) -> None:
         r = self.rig
         rx0, ry0, rx1, ry1 = r.roi
@@ -210,10 +216,14 @@ class PhotoRenderer(AvatarRenderer):
         band = (v >= va) & (v <= vb) & (np.abs(u) <= eye.half_width)
         vs = np.where(band, vs, v)
         us = u
-        if gx != 0.0 and blink < 0.95:
+        if (gx != 0.0 or gy != 0.0) and blink < 0.95:
+            # Gaze: slide what shows between the lids (the iris), less towards the corners.
             inside = (v > tp) & (v < bp)
             rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
             us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
+            if gy != 0.0:
+                edge = np.clip(np.minimum(v - tp, bp - v) / (0.25 * eye.gap_max + 1e-3), 0, 1)
+                vs = np.where(inside, vs - gy * 0.18 * eye.gap_max * rel * edge, vs)
         sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
         sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
 
@@ -255,9 +265,10 @@ class PhotoRenderer(AvatarRenderer):
             mapxy *= k[..., None]
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
-        if blink > 0.0 or params.gaze_x != 0.0:
+        if blink > 0.0 or params.gaze_x != 0.0 or params.gaze_y != 0.0:
             for k, eye in enumerate(r.eyes):
-                self._eye(mapxy, eye, moved[1 + k] - eye.origin, blink, params.gaze_x)
+                shift = moved[1 + k] - eye.origin
+                self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
         frame = self._src.copy()
         ys, xs = self._roi_slices
         cv2.remap(
