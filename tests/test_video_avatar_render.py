@@ -186,3 +186,13 @@ def test_action_enters_and_leaves_smoothly(avatar: Path) -> None:
     mid = t0 + (n // 2) / r.fps
     assert np.abs(frames[n // 2 + 1] - r.loop_frame(mid)[..., :3]).mean() > 0.5
     assert r._action is None  # back in the loop
+
+
+def test_first_frame_is_not_half_blended(avatar: Path) -> None:
+    """A preview (one REST frame) shows either the real lips or a whole library mouth."""
+    for t in (0.0, 1.0, 2.0, 3.0):
+        r = _renderer(avatar)
+        frame = r.render(FrameParams(), t)
+        assert r._weight in (0.0, 1.0)
+        if r._weight == 0.0:
+            assert np.array_equal(frame, r.loop_frame(t))

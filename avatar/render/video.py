@@ -156,9 +156,10 @@ class VideoAvatarRenderer(AvatarRenderer):
     # --- rendering ------------------------------------------------------------------------
 
     def render(self, params: FrameParams, t: float) -> np.ndarray:
-        if self._last_t is None or t < self._last_t or t - self._last_t > 0.5:
+        fresh = self._last_t is None or t < self._last_t or t - self._last_t > 0.5
+        if fresh:
             self.search.reset()  # a new stretch of time: no continuity to keep
-            self._weight = 0.0
+            self._silent_run = 1  # a silent first frame already counts as silence
         self._last_t = t
         frame, seq, k, mixed = self._frame_at(t)
         target = params.mouth.as_array()
@@ -172,7 +173,9 @@ class VideoAvatarRenderer(AvatarRenderer):
         )
         j = self.search.step(target, seq.pose[k])
         goal = 0.0 if keep_own else 1.0
-        if mixed or (goal == 1.0 and self._weight == 0.0 and not silent):
+        if fresh or mixed:
+            self._weight = goal  # nothing on screen to fade from
+        elif goal == 1.0 and self._weight == 0.0 and not silent:
             self._weight = 1.0  # speech starts now: no fade-in lag on the first syllable
         elif goal > self._weight:
             self._weight = min(goal, self._weight + SWITCH_STEP)
