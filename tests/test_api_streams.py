@@ -224,3 +224,40 @@ def test_ttl_and_idle_end_the_task_with_a_reason(api: InProcessApp) -> None:
     )
     assert 29.5 <= time.monotonic() - t0 <= 40
     assert "idle" in d["FailReason"].lower()
+
+
+@pytest.mark.slow
+def test_tts_config_is_honoured(api: InProcessApp, timbre: str) -> None:
+    """SpeechRate +500 speaks twice as fast: the drive plays in about half the time."""
+    c = api.client
+    task_id = start_task(c, "rate")
+    text = "One, two, three, four, five, six, seven, eight, nine, ten."
+
+    def play(rate: int) -> float:
+        drive = c.ok(
+            "DriveByText",
+            {
+                "TaskId": task_id,
+                "Text": text,
+                "TTSConfig": {"TimbreId": timbre, "SpeechRate": rate},
+            },
+        )["DriveId"]
+        c.wait(
+            "GetDriveStatus",
+            {"DriveId": drive},
+            lambda d: d["DriveList"][0]["Status"] >= 2,
+            every=0.02,
+        )
+        t0 = time.monotonic()
+        d = c.wait(
+            "GetDriveStatus",
+            {"DriveId": drive},
+            lambda d: d["DriveList"][0]["Status"] >= 3,
+            every=0.02,
+        )
+        assert d["DriveList"][0]["Status"] == 4
+        return time.monotonic() - t0
+
+    normal, fast = play(0), play(500)
+    assert fast < 0.7 * normal, (normal, fast)
+    stop(c, task_id)
