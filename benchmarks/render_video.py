@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,9 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatar.build.video import FORMAT_VERSION
-from avatar.registry import build_avatar, load_renderer
-from avatar.types import FrameParams, MouthShape
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from avatar.build.video import FORMAT_VERSION  # noqa: E402
+from avatar.registry import build_avatar, load_renderer  # noqa: E402
+from avatar.types import FrameParams, MouthShape  # noqa: E402
 
 SOURCE = Path("/work/shared/media/video/de_talking_male_newsanchor_German_20s.mp4")
 CACHE = Path(tempfile.gettempdir()) / "dh_bench_video"
