@@ -132,3 +132,9 @@ def test_hint_rescues_a_stylised_face(tmp_path: Path) -> None:
     assert abs(np.median(xs) - 256) < 30 and abs(np.median(ys) - 350) < 40
     with pytest.raises(AvatarBuildError, match="LeftEye, RightEye and Mouth"):
         build_avatar("photo", src, tmp_path / "f2", {"LeftEye": [196, 230]})
+
+
+def test_partial_hint_picks_a_face(tmp_path: Path, astronaut: np.ndarray) -> None:
+    two = _write(tmp_path / "two.png", np.concatenate([astronaut, astronaut], 1))
+    meta = build_avatar("photo", two, tmp_path / "p", {"Kind": "photo", "Mouth": [225, 160]})
+    assert meta["face_box"][0] < 512

@@ -123,8 +123,22 @@ def find_face(rgb: np.ndarray, hint: dict | None) -> tuple[FaceLandmarks, str]:
         if meshed is not None and np.abs(_eye_centres(meshed) - e).max() < 0.35 * d:
             return meshed, "hint-mesh"
         return template.fit_to_points(tuple(e[0]), tuple(e[1]), mouth), "hint-template"
-    if any(p is not None for p in (*eyes, mouth)):
+    given = [p for p in (*eyes, mouth) if p is not None]
+    if given and not faces:
         raise AvatarBuildError("a point hint needs LeftEye, RightEye and Mouth together")
+    if given:
+        # A partial hint (e.g. only Mouth) still says which detected face is meant.
+        def miss(f: FaceLandmarks) -> float:
+            marks = {"e": _eye_centres(f), "m": (f.points[13] + f.points[14]) / 2}
+            d = 0.0
+            if mouth is not None:
+                d += float(np.linalg.norm(marks["m"] - np.array(mouth)))
+            for e in eyes:
+                if e is not None:
+                    d += float(np.linalg.norm(marks["e"] - np.array(e), axis=1).min())
+            return d
+
+        return min(faces, key=miss), "detector"
     if not faces:
         raise AvatarBuildError(
             "no face found: give a hint (FaceBox, or LeftEye, RightEye and Mouth points)"
