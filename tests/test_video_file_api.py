@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from api.errors import (
@@ -20,7 +22,7 @@ from api.errors import (
 )
 from api.signature import callback_signature
 from tests.support import MEDIA, TEST_SECRET, InProcessApp, serve_directory
-from tests.test_video_file_helpers import probe
+from tests.test_video_file_helpers import decode_rgba, probe
 
 SHORT = "audio/16k_mono/zh_bus_chinese.wav"
 LONG = "audio/16k_mono/en_RD_Radio31_000.wav"
@@ -83,7 +85,13 @@ def test_create_poll_download_with_range(
         "Format": "MP4",
         "Width": 1080,
         "Height": 1920,
-        "BackgroundColor": "#203040",
+        "BackgroundUrl": f"{media}/images/cartoon_boy_3d_s7.jpg",
+        "Assets": [
+            {
+                "AssetUrl": f"{media}/images/astronaut.png",
+                "Layout": {"Left": 40, "Top": 40, "Width": 200, "Height": 200, "Layer": 1},
+            }
+        ],
         "Subtitles": {"Enable": True},
     }
     job_id = c.ok("CreateDigitalHumanVideo", body)["VideoTaskId"]
@@ -108,6 +116,15 @@ def test_create_poll_download_with_range(
     out = Path(app.services.data_dir) / "videos" / url.rsplit("/", 1)[1]
     info = probe(out)
     assert info.video and info.audio and (info.video.width, info.video.height) == (1080, 1920)
+    # The decoration in its box, over the background picture.
+    frame = decode_rgba(out, [40])[40]
+    cv2.imwrite("/tmp/video_file_api_frame.png", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGR))
+    deco = cv2.resize(cv2.imread(str(MEDIA / "images/astronaut.png")), (200, 200))
+    got = cv2.cvtColor(frame[40:240, 40:240], cv2.COLOR_RGBA2BGR)
+    assert np.abs(got.astype(int) - deco).mean() < 10
+    # Beside the avatar: the background picture (scaled to cover), not the default black.
+    side = frame[300:1900, 0:60, :3]
+    assert side.mean() > 20 and side.std() > 5
     assert app.http.get(url.replace(".mp4", ".webm")).status_code == 404
     assert app.http.get(url.rsplit("/", 1)[0] + "/..%2Fdigital-human.db").status_code == 404
     # The fetched audio is not kept once the job is over.
@@ -170,6 +187,13 @@ def test_bad_input_codes(app: InProcessApp, media: str) -> None:
     assert got[0] == TIMBRE_NOT_FOUND
     got = code({"DigitalHumanId": dh, "AudioUrl": audio, "BackgroundColor": "blue"})
     assert got[0] == INVALID_PARAMETER and "BackgroundColor" in got[1]
+    got = code({"DigitalHumanId": dh, "AudioUrl": audio, "BackgroundUrl": f"{media}/MANIFEST.md"})
+    assert got[0] == INVALID_PARAMETER and "BackgroundUrl" in got[1]
+    bad_asset = {"AssetUrl": f"{media}/nope.png", "Layout": {"Width": 10, "Height": 10}}
+    got = code({"DigitalHumanId": dh, "AudioUrl": audio, "Assets": [bad_asset]})
+    assert got[0] == INVALID_PARAMETER and "Assets[0].AssetUrl" in got[1]
+    # The copies fetched before a failing URL are not left behind.
+    assert not list((Path(app.services.data_dir) / "videos" / "inputs").glob("*"))
     r = c.call("GetDigitalHumanVideoStatus", {"VideoTaskId": "0" * 32})
     assert r["Code"] == TASK_NOT_FOUND
     assert c.call("CancelDigitalHumanVideo", {"VideoTaskId": "nope"})["Code"] == TASK_NOT_FOUND

@@ -3,10 +3,11 @@ QueryDigitalHumanVideos (and ZEGO's older names CreateMetaHumanVideo / DescribeM
 
 A job is validated and stored here; a runner (avatar.video.runner: in process by default, Celery
 with DH_VIDEO_RUNNER=celery and DH_CELERY_BROKER_URL) renders it. What can be known at creation
-fails the call with a code (unknown avatar or timbre, size, format, text length, an AudioUrl
-that cannot be fetched or decoded); what is known only while rendering ends the job with
-Status 3 and a FailReason. Finished files are served by `router` (GET /videos/{file}, with HTTP
-range requests) and deleted after DH_VIDEO_RETENTION_HOURS (default 168).
+fails the call with a code: an unknown avatar or timbre, a size, format or text length out of
+range, an AudioUrl, BackgroundUrl or AssetUrl that cannot be fetched or decoded (they are fetched
+into the data dir at creation). What is known only while rendering ends the job with Status 3
+and a FailReason. Finished files are served by `router` (GET /videos/{file}, with HTTP range
+requests) and deleted after DH_VIDEO_RETENTION_HOURS (default 168).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from api.errors import (
 )
 from api.schema import Req, action
 from avatar.video import jobs
-from avatar.video.execute import JobEnv
+from avatar.video.execute import JobEnv, drop_inputs, read_rgba
 from avatar.video.jobs import JobStore, JobView
 from avatar.video.runner import InProcessRunner, JobRunner
 from avatar.video.spec import (
@@ -51,6 +52,7 @@ from store.avatars import get_digital_human
 
 EVENT_VIDEO = 5  # webhook EventType of video job status (our extension; 3/4 are ZEGO's)
 AUDIO_MAX_BYTES = 200 * 1024 * 1024
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
 _COLOR = r"^#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$"
 
 
@@ -233,22 +235,41 @@ def _is_cjk(text: str) -> bool:
     return bool(re.search(r"[\u3400-\u9fff]", text))
 
 
-async def _fetch_audio(ctx: ActionContext, url: str) -> str:
-    """Download AudioUrl into the data dir and check that it decodes; returns its path
-    relative to the data dir (workers on other machines share that directory)."""
-    rel = f"videos/inputs/{uuid.uuid4().hex}.audio"
+async def _prefetch(ctx: ActionContext, spec: VideoSpec, url: str, field: str, kind: str) -> None:
+    """Download a URL into the data dir (workers on other machines share it) and check that it
+    decodes, so a bad URL fails the call with a code instead of failing the job later."""
+    if url in spec.inputs:
+        return
+    rel = f"videos/inputs/{uuid.uuid4().hex}.{kind}"
     path = ctx.services.data_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a mkdir
+    limit = AUDIO_MAX_BYTES if kind == "audio" else IMAGE_MAX_BYTES
     try:
-        await ctx.services.fetcher.to_file(url, path, AUDIO_MAX_BYTES)
+        await ctx.services.fetcher.to_file(url, path, limit)
     except Exception as e:
-        raise invalid("AudioUrl", f"cannot be fetched: {e}") from None
+        raise invalid(field, f"cannot be fetched: {e}") from None
+    spec.inputs[url] = rel  # from here on the caller removes it on failure
+    if kind == "audio":
+        try:
+            await asyncio.to_thread(check_audio, path)
+        except AudioError as e:
+            raise invalid(field, str(e)) from None
+    elif await asyncio.to_thread(read_rgba, path) is None:
+        raise invalid(field, "is not an image (PNG, JPEG, WebP, ...)")
+
+
+async def _prefetch_all(ctx: ActionContext, spec: VideoSpec) -> None:
     try:
-        await asyncio.to_thread(check_audio, path)
-    except AudioError as e:
-        path.unlink(missing_ok=True)
-        raise invalid("AudioUrl", str(e)) from None
-    return rel
+        if spec.audio_url:
+            await _prefetch(ctx, spec, spec.audio_url, "AudioUrl", "audio")
+        if spec.background_url:
+            await _prefetch(ctx, spec, spec.background_url, "BackgroundUrl", "image")
+        for i, a in enumerate(spec.assets):
+            await _prefetch(ctx, spec, a.url, f"Assets[{i}].AssetUrl", "image")
+    except BaseException:
+        for rel in spec.inputs.values():
+            (ctx.services.data_dir / rel).unlink(missing_ok=True)  # noqa: ASYNC240 - unlinks
+        raise
 
 
 @action(CreateReq, codes=[DIGITAL_HUMAN_NOT_FOUND, DIGITAL_HUMAN_CONFIG, TIMBRE_NOT_FOUND])
@@ -319,8 +340,7 @@ async def create_video(ctx: ActionContext, req: CreateReq) -> dict:
                 ).timbre_id
         except KeyError:
             raise ApiError(TIMBRE_NOT_FOUND, f"timbre not found: {tts.TimbreId}") from None
-    if req.AudioUrl:
-        spec.audio_file = await _fetch_audio(ctx, req.AudioUrl)
+    await _prefetch_all(ctx, spec)
     vj = await _jobs(ctx)
     job_id = await vj.store.create(ctx.app_id, dh.id, {"spec": spec.to_dict()})
     await vj.runner.submit(job_id)
@@ -373,15 +393,9 @@ async def cancel_video(ctx: ActionContext, req: JobReq) -> dict:
     if before in (jobs.QUEUED, jobs.RENDERING):
         await vj.runner.cancel(job.id)
         if before == jobs.QUEUED:
-            _drop_input(ctx.services.data_dir, job)
+            drop_inputs(ctx.services.data_dir, job)
     job = await _get(ctx, req.VideoTaskId)
     return {"VideoTaskId": job.id, "Status": job.status}
-
-
-def _drop_input(data_dir: Path, job: JobView) -> None:
-    rel = job.request.get("spec", {}).get("audio_file")
-    if rel:
-        (data_dir / rel).unlink(missing_ok=True)
 
 
 @action(QueryReq)

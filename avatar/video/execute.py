@@ -111,10 +111,14 @@ async def execute_job(
             work.cancel()
     final = await store.get(job_id)
     if final is not None and final.status in jobs.FINAL:
-        audio = final.request.get("spec", {}).get("audio_file")
-        if audio:  # fetched at creation; not needed once the job is over
-            (env.data_dir / audio).unlink(missing_ok=True)
+        drop_inputs(env.data_dir, final)
     return final
+
+
+def drop_inputs(data_dir: Path, job: JobView) -> None:
+    """Delete the copies of the job's URLs fetched at creation (not needed once it is over)."""
+    for rel in (job.request.get("spec", {}).get("inputs") or {}).values():
+        (data_dir / rel).unlink(missing_ok=True)
 
 
 async def _work(
@@ -152,45 +156,57 @@ async def prepare_inputs(spec: VideoSpec, env: JobEnv, tmp: Path) -> RenderInput
     speech = await _speech(spec, env, tmp)
     background = None
     if spec.background_url:
-        background = await _image(env, spec.background_url, tmp / "background", "BackgroundUrl")
+        background = await _image(env, spec, spec.background_url, tmp / "bg", "BackgroundUrl")
     assets = []
     for i, a in enumerate(spec.assets):
-        rgba = await _image(env, a.url, tmp / f"asset{i}", f"Assets[{i}].AssetUrl")
+        rgba = await _image(env, spec, a.url, tmp / f"asset{i}", f"Assets[{i}].AssetUrl")
         lay = a.layout
         assets.append(Asset(rgba, Layout(lay.left, lay.top, lay.width, lay.height, lay.layer)))
     return RenderInputs(speech, background, assets)
 
 
 async def _speech(spec: VideoSpec, env: JobEnv, tmp: Path) -> Speech:
-    if spec.audio_file:
-        path = env.data_dir / spec.audio_file
-        if not path.is_file():
-            raise InputError("the fetched AudioUrl file is missing from the data directory")
-        return await asyncio.to_thread(speech_from_file, path)
     if spec.audio_url:
-        path = tmp / "audio"
-        await _fetch(env, spec.audio_url, path, "AudioUrl")
+        path = await _local(env, spec, spec.audio_url, tmp / "audio", "AudioUrl")
         return await asyncio.to_thread(speech_from_file, path)
     try:
         tts, voice = env.tts.get(spec.timbre_id)
-    except KeyError:
+    except (KeyError, AttributeError):
         raise InputError(f"timbre {spec.timbre_id!r} not found") from None
     options = SpeechOptions(spec.speech_rate, spec.pitch_rate, spec.volume)
     return await speech_from_text(spec.text or "", tts, voice, options)
 
 
-async def _fetch(env: JobEnv, url: str, path: Path, field: str) -> None:
+async def _local(env: JobEnv, spec: VideoSpec, url: str, path: Path, field: str) -> Path:
+    """A local file with the URL's bytes: the copy made at creation, else a fresh download."""
+    rel = spec.inputs.get(url)
+    if rel:
+        copy = env.data_dir / rel
+        if not copy.is_file():
+            raise InputError(f"{field}: the copy fetched at creation is missing")
+        return copy
     try:
         await env.fetch(url, path)
     except Exception as e:
         raise InputError(f"{field} cannot be fetched: {e}") from e
+    return path
 
 
-async def _image(env: JobEnv, url: str, path: Path, field: str) -> np.ndarray:
-    await _fetch(env, url, path, field)
-    img = await asyncio.to_thread(cv2.imread, str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
+async def _image(env: JobEnv, spec: VideoSpec, url: str, path: Path, field: str) -> np.ndarray:
+    local = await _local(env, spec, url, path, field)
+    rgba = await asyncio.to_thread(read_rgba, local)
+    if rgba is None:
         raise InputError(f"{field} is not an image OpenCV can read")
+    return rgba
+
+
+def read_rgba(path: Path) -> np.ndarray | None:
+    """Any image OpenCV reads, as RGBA (None when it cannot)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return None
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1, int(img.max())))
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGBA)
     if img.shape[2] == 4:

@@ -77,7 +77,6 @@ class VideoSpec:
     pitch_rate: int = 0
     volume: int = 50
     audio_url: str | None = None
-    audio_file: str | None = None  # AudioUrl fetched at creation, relative to the data dir
     background_rgba: tuple[int, int, int, int] = (0, 0, 0, 255)
     background_url: str | None = None
     remove_background: bool = False  # cut the person out of the avatar's own background
@@ -86,6 +85,9 @@ class VideoSpec:
     assets: list[AssetSpec] = field(default_factory=list)
     subtitles: SubtitleSpec = field(default_factory=SubtitleSpec)
     keyword_actions: list[KeywordAction] = field(default_factory=list)
+    # URL → its copy fetched when the job was created (a path relative to the data dir, which
+    # every worker shares); URLs not in here are fetched by the worker.
+    inputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def transparent(self) -> bool:
