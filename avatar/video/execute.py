@@ -23,6 +23,7 @@ import numpy as np
 
 from agent.tts.base import SpeechOptions, TTSError
 from avatar.compose import Asset, Layout
+from avatar.registry import AvatarBuildError
 from avatar.video import jobs
 from avatar.video.jobs import JobStore, JobView
 from avatar.video.render import RenderCancelled, RenderInputs, render_file
@@ -96,7 +97,7 @@ async def execute_job(
             cancel.set()
             raise
         await store.fail(job_id, "cancelled")  # a no-op: the job is already 5
-    except (InputError, AudioError, SpecError, TTSError) as e:
+    except (InputError, AudioError, SpecError, TTSError, AvatarBuildError) as e:
         await store.fail(job_id, str(e))
     except Exception as e:
         log.exception("video job %s failed", job_id)
