@@ -100,3 +100,20 @@ def test_progress_can_cancel_a_build(tmp_path: Path) -> None:
         build_avatar("video", AOC, tmp_path / "a", None, progress)
     assert 30 <= seen[-1] < 60
     assert not (tmp_path / "a" / "avatar.json").exists()
+
+
+@pytest.mark.slow
+def test_phone_rotation_is_applied(tmp_path: Path) -> None:
+    """A portrait phone clip stored sideways with a rotation tag builds upright."""
+    selfie = VIDEOS / "talking_male_eastasian_selfie_d13.mp4"
+    sideways = _ffmpeg(
+        tmp_path / "sideways.mp4", "-i", str(selfie), "-vf", "transpose=1,scale=640:360"
+    )
+    tagged = tmp_path / "tagged.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(sideways), "-c", "copy"]
+        + ["-metadata:s:v:0", "rotate=90", str(tagged)],
+        check=True,
+    )
+    meta = build_avatar("video", tagged, tmp_path / "a")
+    assert meta["size"] == [360, 640]

@@ -26,6 +26,7 @@ class SourceInfo:
     duration_s: float
     n_frames: int
     has_audio: bool
+    rotation: int = 0  # degrees counter-clockwise the frames are turned for display (phones)
 
 
 def probe(path: Path) -> SourceInfo:
@@ -42,11 +43,23 @@ def probe(path: Path) -> SourceInfo:
             else:
                 dur = 0.0
             n = s.frames or int(round(dur * fps))
-            return SourceInfo(
-                s.codec_context.width, s.codec_context.height, fps, dur, n, bool(c.streams.audio)
-            )
+            w, h = s.codec_context.width, s.codec_context.height
+            first = next(c.decode(s), None)
+            rot = _rotation(first) if first is not None else 0
+            if rot in (90, 270):
+                w, h = h, w
+            return SourceInfo(w, h, fps, dur, n, bool(c.streams.audio), rot)
     except av.error.FFmpegError as e:
         raise SourceError(f"unreadable video: {e}") from e
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """The display rotation of a frame (0, 90, 180 or 270 degrees counter-clockwise)."""
+    try:
+        rot = int(round(float(frame.rotation or 0)))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    return (rot % 360) // 90 * 90
 
 
 def iter_frames(
@@ -68,7 +81,12 @@ def iter_frames(
                 continue
             if end_s is not None and t >= end_s - 1e-6:
                 break
-            yield t, f.to_ndarray(format="rgb24", **size)
+            img = f.to_ndarray(format="rgb24", **size)
+            rot = _rotation(f)
+            if rot:
+                # a phone's portrait recording stored sideways: turn it as a player would
+                img = np.ascontiguousarray(np.rot90(img, k=rot // 90))
+            yield t, img
 
 
 def read_audio(path: Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray | None:
