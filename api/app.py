@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import routes
 from api.actions import collect
+from api.actions import modules as action_modules
 from api.callbacks import CallbackSender
 from api.credentials import load_credentials
 from api.dispatch import handle_action
@@ -87,10 +88,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await sync_timbres(services)
     if settings.builtin_avatar:
         await ensure_builtin_avatar(services)
+    hooked = [m for m in action_modules() if hasattr(m, "on_startup") or hasattr(m, "on_shutdown")]
+    for module in hooked:
+        if hasattr(module, "on_startup"):
+            try:
+                await module.on_startup(services)
+            except Exception:
+                log.exception("startup of %s failed", module.__name__)
     try:
         yield
     finally:
         from api.tasks import stop_all
+
+        for module in hooked:
+            if hasattr(module, "on_shutdown"):
+                try:
+                    await module.on_shutdown(services)
+                except Exception:
+                    log.exception("shutdown of %s failed", module.__name__)
 
         agents = getattr(app.state, "agent_backends", None)
         if agents is not None:
@@ -128,6 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.has_frontend = (FRONTEND / "index.html").exists()
     app.add_api_route("/", handle_action, methods=["GET", "POST"], include_in_schema=False)
     app.include_router(routes.router)
+    for module in action_modules():
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            app.include_router(router)
     _extra_routers(app)
     if FRONTEND.is_dir():
         app.mount("/app", StaticFiles(directory=FRONTEND, html=True), name="frontend")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,7 +23,7 @@ class DigitalHuman(Base):
     __tablename__ = "digital_humans"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    app_id: Mapped[int | None] = mapped_column(Integer, index=True)  # None: public
+    app_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # None: public
     name: Mapped[str] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32))
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -56,7 +56,7 @@ class StreamTask(Base):
     __tablename__ = "stream_tasks"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    app_id: Mapped[int] = mapped_column(Integer, index=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, index=True)
     digital_human_id: Mapped[str] = mapped_column(String(64))
     room_id: Mapped[str] = mapped_column(String(256))
     stream_id: Mapped[str] = mapped_column(String(256), index=True)
@@ -89,7 +89,7 @@ class Upload(Base):
     __tablename__ = "uploads"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    app_id: Mapped[int] = mapped_column(Integer, index=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(256))
     content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
     size: Mapped[int] = mapped_column(Integer)
@@ -103,7 +103,7 @@ class VideoJob(Base):
     __tablename__ = "video_jobs"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    app_id: Mapped[int] = mapped_column(Integer, index=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, index=True)
     digital_human_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer, default=1, index=True)
     progress: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +120,7 @@ class Agent(Base):
     __tablename__ = "agents"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    app_id: Mapped[int] = mapped_column(Integer, index=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, index=True)
     name: Mapped[str] = mapped_column(String(256), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     create_time: Mapped[float] = mapped_column(Float, default=now)
@@ -132,7 +132,7 @@ class AgentInstance(Base):
     __tablename__ = "agent_instances"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    app_id: Mapped[int] = mapped_column(Integer, index=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, index=True)
     agent_id: Mapped[str] = mapped_column(String(128), index=True)
     task_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer, default=1)
