@@ -39,8 +39,15 @@ class MouthTracker(ABC):
         """End of the drive's audio: emit the remaining frames (a last partial frame included)."""
 
 
-def make_mouth_tracker(fps: int = DEFAULT_FPS) -> MouthTracker:
-    """The default tracker for drives."""
-    from avatar.lipsync.energy import EnergyMouthTracker
+def make_mouth_tracker(fps: int = DEFAULT_FPS, ahead_ms: int | None = None) -> MouthTracker:
+    """The default tracker for drives: visemes from pushed phoneme timings, a small learned
+    model from the audio otherwise (falls back to loudness if the model file is missing)."""
+    from avatar.lipsync.model import model_path
+    from avatar.lipsync.phonetic import DEFAULT_AHEAD_MS, PhoneticMouthTracker
 
-    return EnergyMouthTracker(fps=fps)
+    ahead = DEFAULT_AHEAD_MS if ahead_ms is None else ahead_ms
+    if not model_path(ahead).exists():
+        from avatar.lipsync.energy import EnergyMouthTracker
+
+        return EnergyMouthTracker(fps=fps)
+    return PhoneticMouthTracker(fps=fps, ahead_ms=ahead)

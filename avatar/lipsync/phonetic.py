@@ -1,0 +1,129 @@
+"""The default lip-sync tracker: visemes from phoneme timings, a learned model from audio alone.
+
+Frames are emitted in order as audio arrives. A frame is computed from the phoneme track when
+pushed phonemes cover its time (text drives: TTS alignments), otherwise from the audio model,
+which needs `lookahead_ms` of audio beyond the frame's end. Audio-path output is gated to rest in
+silence and smoothed with a zero-phase three-tap filter (inside the look-ahead) plus a bound on
+the change per frame, so there is no jitter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from avatar.lipsync.base import MouthTracker
+from avatar.lipsync.coarticulation import VisemeTrack
+from avatar.lipsync.features import N_FEAT, FeatureStream
+from avatar.lipsync.model import MouthMLP, model_path, stack
+from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
+
+DEFAULT_AHEAD_MS = 60  # model context beyond the frame centre (see the README's trade-off table)
+_LO = np.array([0.0, -1.0, 0.0, 0.0])
+_HI = np.array([1.0, 1.0, 1.0, 1.0])
+
+
+class PhoneticMouthTracker(MouthTracker):
+    """Viseme track from pushed phonemes; MLP on log-mel/voicing features from audio otherwise."""
+
+    def __init__(
+        self,
+        fps: int = DEFAULT_FPS,
+        sample_rate: int = AUDIO_RATE,
+        model: MouthMLP | None = None,
+        ahead_ms: int = DEFAULT_AHEAD_MS,
+        max_step: float = 0.35,
+    ) -> None:
+        super().__init__(fps, sample_rate)
+        if sample_rate != AUDIO_RATE:
+            raise ValueError("the lip-sync core takes 16 kHz audio")
+        self.model = model or MouthMLP.load(model_path(ahead_ms))
+        self.max_step = max_step
+        self.track = VisemeTrack()
+        self._feats = FeatureStream()
+        self._rows = np.zeros((0, N_FEAT), np.float32)
+        self._row0 = 0  # feature-frame index of _rows[0]
+        self._samples = 0
+        self._frame = 0  # next video frame to emit
+        self._prev = np.zeros(4)
+        # audio needed beyond a frame's centre: the model context plus one smoothing tap
+        self._ahead_s = self.model.ahead_s + 0.02 + 0.005  # + rounding of t to 10 ms
+
+    @property
+    def lookahead_ms(self) -> int:
+        """Audio needed beyond the end of a frame before the frame is emitted."""
+        return max(0, math.ceil((self._ahead_s - 0.5 / self.fps) * 1000))
+
+    def push_phonemes(self, phonemes: Sequence[PhonemeTiming]) -> None:
+        self.track.add(phonemes)
+
+    def push_audio(self, pcm: np.ndarray) -> list[MouthShape]:
+        pcm = np.asarray(pcm, np.int16).reshape(-1)
+        self._samples += len(pcm)
+        self._add_rows(self._feats.push(pcm))
+        have_s = self._samples / self.sample_rate
+        n = 0
+        while (self._frame + n + 0.5) / self.fps + self._ahead_s <= have_s:
+            n += 1
+        return self._emit(n)
+
+    def flush(self) -> list[MouthShape]:
+        self._add_rows(self._feats.flush())
+        total = math.ceil(self._samples * self.fps / self.sample_rate)
+        out = self._emit(max(0, total - self._frame))
+        self._reset()
+        return out
+
+    def _reset(self) -> None:
+        self.track = VisemeTrack()
+        self._feats = FeatureStream()
+        self._rows = np.zeros((0, N_FEAT), np.float32)
+        self._row0 = 0
+        self._samples = 0
+        self._frame = 0
+        self._prev = np.zeros(4)
+
+    def _add_rows(self, rows: np.ndarray) -> None:
+        if len(rows):
+            self._rows = np.concatenate([self._rows, rows])
+        # keep only what the context of the next frames can reach
+        keep_from = int(round((self._frame + 0.5) / self.fps * 100)) - 2 * self.model.back - 8
+        cut = keep_from - self._row0
+        if cut > 64:
+            self._rows = self._rows[cut:]
+            self._row0 += cut
+
+    def _emit(self, n: int) -> list[MouthShape]:
+        out = []
+        for _ in range(n):
+            t = (self._frame + 0.5) / self.fps
+            if len(self.track) and t <= self.track.end + 0.2:
+                m = self.track.at(t)
+            else:
+                m = self._from_audio(t)
+            m = np.clip(m, _LO, _HI)
+            out.append(MouthShape.from_array(m))
+            self._prev = m
+            self._frame += 1
+        if self._frame % 250 == 0:
+            self.track.drop_before(self._frame / self.fps)
+        return out
+
+    def _from_audio(self, t: float) -> np.ndarray:
+        if len(self._rows) == 0:
+            return self._prev * 0.5
+        k = int(round(t * 100)) - self._row0
+        ks = np.array([k - 2, k, k + 2])  # 20 ms apart: zero-phase smoothing taps
+        ks = np.clip(ks, 0, len(self._rows) - 1)
+        pred = self.model(stack(self._rows, ks, self.model.back, self.model.ahead))
+        m = 0.25 * pred[0] + 0.5 * pred[1] + 0.25 * pred[2]
+        # silence gate from the absolute and the peak-relative level around the frame
+        lo, hi = max(0, k - 3), min(len(self._rows), k + 4)
+        rel_db = float(self._rows[lo:hi, N_FEAT - 4].max()) * 4.0 * 4.343
+        abs_db = (float(self._rows[lo:hi, N_FEAT - 3].max()) - 2.0) * 30.0
+        gate = np.clip((abs_db + 60.0) / 10.0, 0.0, 1.0) * np.clip((rel_db + 40.0) / 10.0, 0.0, 1.0)
+        m = m * gate
+        step = np.clip(m - self._prev, -self.max_step, self.max_step)
+        return self._prev + step
