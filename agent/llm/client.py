@@ -9,6 +9,7 @@ status, sends no first token within `first_token_timeout`, stalls mid-stream, or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -71,9 +72,12 @@ class LLMClient:
 
     async def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
         """Text pieces of the reply as they arrive (never empty strings)."""
-        async for event in self.stream_events(messages):
-            if isinstance(event, str):
-                yield event
+        # aclosing: closing this generator closes the inner one now, not at garbage collection
+        # (where the loop's shutdown may close both at once and trip over each other).
+        async with contextlib.aclosing(self.stream_events(messages)) as events:
+            async for event in events:
+                if isinstance(event, str):
+                    yield event
 
     async def stream_events(
         self, messages: Sequence[Message], tools: Sequence[Tool] = ()
@@ -119,7 +123,10 @@ class LLMClient:
         except Exception as exc:
             raise _as_llm_error(exc) from exc
         finally:
-            await agen.aclose()  # closes the HTTP response: the server sees the disconnect
+            # Closes the HTTP response: the server sees the disconnect. At loop shutdown the
+            # loop may be closing `agen` itself already ("already running"): nothing to do then.
+            with contextlib.suppress(RuntimeError):
+                await agen.aclose()
         for index in sorted(calls):
             yield _tool_call(calls[index])
 
@@ -132,9 +139,10 @@ class LLMClient:
     ) -> AsyncIterator[str]:
         """Whole sentences of the reply for TTS; the first may be cut at a clause to start sooner."""
         splitter = SentenceSplitter(first_clause_chars=first_clause_chars)
-        async for piece in self.stream(messages):
-            for sentence in splitter.push(piece):
-                yield sentence
+        async with contextlib.aclosing(self.stream(messages)) as pieces:
+            async for piece in pieces:
+                for sentence in splitter.push(piece):
+                    yield sentence
         for sentence in splitter.flush():
             yield sentence
 
