@@ -38,7 +38,7 @@ from avatar.videoavatar.track import MAX_TRACK_SIDE, track_frames
 MAX_LIBRARY = 600  # mouth crops kept; long recordings keep runs of consecutive frames
 RUN = 12  # frames per run when the library is subsampled
 EMBED_DIM = 16
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _library_frames(usable: np.ndarray) -> np.ndarray:
@@ -197,6 +197,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         sh = shapes[idx].copy()
         ps = poses[idx, :2].copy()
         own_ok = tr.ok[idx].copy()
+        face_ok = tr.ok[idx].copy()
         for f in range(fade):
             k = len(idx) - fade + f
             w = (f + 1) / (fade + 1)
@@ -204,13 +205,21 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
             to_crop[k] = (1 - w) * to_crop[k] + w * canon.to_crop[o]
             ps[k] = (1 - w) * ps[k] + w * poses[o, :2]
             own_ok[k] = False  # two mouths cross-fading: always replace
+            face_ok[k] &= tr.ok[o]
         jaw = canon.jaw[idx].copy()
         for f in range(fade):
             k = len(idx) - fade + f
             w = (f + 1) / (fade + 1)
             jaw[k] = (1 - w) * jaw[k] + w * canon.jaw[plan.start - fade + f]
         region = np.stack([face_region(x, canon.size, canon.eye) for x in jaw])
-        return {"to_crop": to_crop, "shape": sh, "pose": ps, "own_ok": own_ok, "region": region}
+        return {
+            "to_crop": to_crop,
+            "shape": sh,
+            "pose": ps,
+            "own_ok": own_ok,
+            "face_ok": face_ok,
+            "region": region,
+        }
 
     for name, r in seqs.items():
         np.savez(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))

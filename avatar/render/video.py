@@ -41,6 +41,7 @@ class _Seq:
     shape: np.ndarray
     pose: np.ndarray
     own_ok: np.ndarray
+    face_ok: np.ndarray  # a face was tracked in the frame: its mouth can be replaced
     region: np.ndarray  # (K, h/2, w/2) uint8 face region per frame
 
     def __len__(self) -> int:
@@ -83,7 +84,14 @@ class VideoAvatarRenderer(AvatarRenderer):
         )
         places = [Placement(tc, crop_size, self.size) for tc in m["to_crop"]]
         return _Seq(
-            ImageList(folder, stem), alpha, places, m["shape"], m["pose"], m["own_ok"], m["region"]
+            ImageList(folder, stem),
+            alpha,
+            places,
+            m["shape"],
+            m["pose"],
+            m["own_ok"],
+            m["face_ok"],
+            m["region"],
         )
 
     # --- timeline -------------------------------------------------------------------------
@@ -172,7 +180,7 @@ class VideoAvatarRenderer(AvatarRenderer):
             and not mixed
         )
         j = self.search.step(target, seq.pose[k])
-        goal = 0.0 if keep_own else 1.0
+        goal = 0.0 if keep_own or not seq.face_ok[k] else 1.0
         if fresh or mixed:
             self._weight = goal  # nothing on screen to fade from
         elif goal == 1.0 and self._weight == 0.0 and not silent:
@@ -181,6 +189,8 @@ class VideoAvatarRenderer(AvatarRenderer):
             self._weight = min(goal, self._weight + SWITCH_STEP)
         else:
             self._weight = max(goal, self._weight - SWITCH_STEP)
+        if not seq.face_ok[k]:
+            self._weight = 0.0  # no face tracked here: nowhere to put a mouth
         self.last_choice = j if self._weight > 0 else None
         if self._weight > 0:
             blend_mouth(frame, seq.places[k], self.crop(j), self._mask_for(seq, k, j), self._weight)
