@@ -3,8 +3,11 @@ RTP senders.
 
 Pictures become AVFrames with pts from the task's frame index, audio arrives as Opus packets
 with pts from its chunk index (see encode.py), so audio and video of one task stay in step for
-hours. When a viewer is slow the oldest queued video frame is dropped (and counted); audio is
-never dropped in normal operation (its queue only bounds a dead viewer's memory).
+hours. When a viewer is slow the oldest queued video frame is dropped (and counted). Audio is
+kept unless the process is starved for longer than the audio queue (300 ms): then the oldest
+packets go too, because a receiver pairs RTP timestamps with the time they were *sent* (RTCP
+sender reports), so audio sent late would play out of step with the pictures for the rest of
+the session.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class TaskVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, fps: int, max_queued: int = 3) -> None:
+    def __init__(self, fps: int, max_queued: int = 2) -> None:
         super().__init__()
         self.fps = fps
         self.feed: _Feed[VideoFrame] = _Feed(max_queued)
@@ -105,7 +108,7 @@ class TaskAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, max_queued: int = 250) -> None:
+    def __init__(self, max_queued: int = 15) -> None:
         super().__init__()
         self.feed: _Feed[av.Packet] = _Feed(max_queued)
 

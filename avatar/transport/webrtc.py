@@ -139,7 +139,7 @@ class WebRTCViewer:
         output: StreamOutput,
         *,
         ice_servers: list | None = None,
-        video_queue: int = 3,
+        video_queue: int = 2,
     ) -> None:
         cfg = output.task.config
         self.id = uuid.uuid4().hex
