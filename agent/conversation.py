@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.reply import ReplySource
-from agent.tts.base import TTS, SpeechOptions, Voice
+from agent.tts.base import TTS, SpeechChunk, SpeechOptions, Voice
 from avatar.stream.contract import DriveStatus, LiveTask
 from avatar.types import AUDIO_RATE, AudioChunk, VideoFrame
 
@@ -149,7 +149,7 @@ class Conversation:
         self._enqueue = enqueue or (lambda drive_id, src: task.enqueue(drive_id, src, True))
         self._utterance: list[np.ndarray] = []
         self._in_speech = False
-        self._speculative: asyncio.Task[Any] | None = None
+        self._spec: _Speculation | None = None
         self._turn: asyncio.Task[None] | None = None
         self._reply: _Reply | None = None
         self._confident_s = 0.0
@@ -178,7 +178,7 @@ class Conversation:
         text = text.strip()
         if text:
             self._interrupt_reply()
-            self._start_turn(text, speech_end=0.0, latency=TurnLatency())
+            self._commit_soon(_Speculation(self, text=text), time.perf_counter())
 
     def say(self, text: str) -> str:
         """Speak `text` as the avatar without asking the LLM (SendAgentInstanceTTS)."""
@@ -187,7 +187,9 @@ class Conversation:
         async def tokens() -> AsyncIterator[str]:
             yield text
 
-        return self._start_reply(tokens(), speech_end=0.0, latency=TurnLatency(), record=True)
+        spec = _Speculation(self, tokens=tokens())
+        self._commit_soon(spec, time.perf_counter())
+        return spec.drive_id
 
     def interrupt(self) -> None:
         """Stop the avatar now (InterruptAgentInstance or a barge-in)."""
@@ -196,44 +198,54 @@ class Conversation:
     async def close(self) -> None:
         self._closed = True
         self._interrupt_reply()
-        for t in (self._speculative, self._turn):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+        if self._spec is not None:
+            self._spec.cancel()
+        if self._turn is not None:
+            self._turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._turn
         self.task.remove_sink(self._tap)
 
     # --- turn taking -------------------------------------------------------------------------
+    #
+    # On a short pause ("pause", ~200 ms of silence) the utterance so far is transcribed and,
+    # in the same breath, the LLM and the TTS of the first sentence are started: a speculation.
+    # Speech that resumes cancels it; the end of the turn ("end", ~500 ms of silence) commits
+    # it, so the reply's first audio is often ready the moment the turn is known to be over.
 
     def _on_vad(self, kind: str, pcm: np.ndarray) -> None:
         if kind == "start":
             self._in_speech = True
             self._utterance = [pcm]
             self._emit({"type": "speech", "state": "start"})
-            if self._reply is None or self.config.interrupt_mode == 1:
-                pass
-            elif not self._reply.started:
-                # The user goes on speaking before the avatar said anything: drop that reply.
-                self._interrupt_reply()
+            if self._turn is not None and not self._turn.done():
+                self._turn.cancel()  # more speech before the last turn was answered
+            if self._reply is not None and not self._reply.started:
+                self._interrupt_reply()  # ... or before its reply made a sound
         elif kind == "pause":
-            self._start_speculative()
+            self._speculate()
         elif kind == "resume":
-            self._cancel_speculative()
+            if self._spec is not None:
+                self._spec.cancel()
+                self._spec = None
         elif kind == "end":
             self._in_speech = False
             speech_end = time.perf_counter()
             self._emit({"type": "speech", "state": "end"})
-            audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.int16)
+            if self._spec is None:  # no pause was seen (a very short utterance)
+                self._speculate()
+            spec, self._spec = self._spec, None
             self._utterance = []
-            # A transcription started at the pause is still valid: only silence came since
-            # (speech would have sent "resume", which cancels it).
-            if self._speculative is None:
-                self._start_speculative(audio)
-            spec = self._speculative
-            self._speculative = None
-            if self._turn is not None:
-                self._turn.cancel()  # a newer utterance supersedes a turn still transcribing
-            self._turn = asyncio.get_running_loop().create_task(self._finish_turn(spec, speech_end))
+            if spec is not None:
+                self._commit_soon(spec, speech_end)
+
+    def _speculate(self) -> None:
+        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.int16)
+        if len(audio) < AUDIO_RATE // 10:
+            return
+        if self._spec is not None:
+            self._spec.cancel()
+        self._spec = _Speculation(self, audio=audio)
 
     def _guard_barge_in(self, seconds: float) -> None:
         """Interrupt the avatar when the user clearly speaks over it. The avatar's own voice
@@ -252,50 +264,46 @@ class Conversation:
             self._emit({"type": "barge_in", "drive_id": reply.drive_id})
             self._interrupt_reply()
 
-    def _start_speculative(self, audio: np.ndarray | None = None) -> None:
-        if audio is None:
-            audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.int16)
-        if len(audio) < AUDIO_RATE // 10:
-            return
-        self._cancel_speculative()
-        self._speculative = asyncio.get_running_loop().create_task(
-            self.asr.atranscribe(audio, self.config.language)
+    def _commit_soon(self, spec: _Speculation, speech_end: float) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()  # a newer turn supersedes one still being prepared
+        self._turn = asyncio.get_running_loop().create_task(self._commit(spec, speech_end))
+
+    async def _commit(self, spec: _Speculation, speech_end: float) -> None:
+        latency = TurnLatency(
+            endpoint_s=self.detector_silence_s() if spec.audio is not None else 0.0
         )
-
-    def _cancel_speculative(self) -> None:
-        if self._speculative is not None:
-            self._speculative.cancel()
-            self._speculative = None
-
-    async def _finish_turn(self, spec: asyncio.Task[Any] | None, speech_end: float) -> None:
-        latency = TurnLatency(endpoint_s=self.detector_silence_s())
-        if spec is None:
-            return
         try:
-            transcript = await spec
+            await asyncio.shield(spec.task)
         except asyncio.CancelledError:
+            spec.cancel()
             raise
         except Exception as exc:
-            log.warning("ASR failed: %s", exc)
-            self._emit({"type": "error", "where": "asr", "message": str(exc)})
+            where = "asr" if spec.transcript is None else "tts"
+            log.warning("%s failed: %s", where, exc)
+            self._emit({"type": "error", "where": where, "message": str(exc)})
+            spec.cancel()
             return
-        latency.asr_s = time.perf_counter() - speech_end
-        text = getattr(transcript, "text", str(transcript)).strip()
-        self._emit({"type": "transcript", "text": text, "final": True})
-        if not text:
+        if spec.audio is not None:
+            self._emit({"type": "transcript", "text": spec.transcript, "final": True})
+            latency.asr_s = (spec.asr_done or speech_end) - speech_end
+        if spec.transcript is not None:  # a user turn (a said text has none)
+            if not spec.transcript:
+                return
+            self.history.append({"role": "user", "content": spec.transcript})
+        if spec.first is None:  # the reply had nothing to say
             return
-        self._start_turn(text, speech_end, latency)
+        self._play(spec, speech_end, latency)
 
     def detector_silence_s(self) -> float:
         """Silence the endpointer waited for before calling the turn over."""
         ep = getattr(self.detector, "endpointer", None)
         return float(getattr(getattr(ep, "config", None), "min_silence", 0.0))
 
-    def _start_turn(self, text: str, speech_end: float, latency: TurnLatency) -> None:
-        self.history.append({"role": "user", "content": text})
-        messages = [{"role": "system", "content": self.config.system_prompt}]
-        messages += self.history[-self.config.window :]
-        self._start_reply(self._guarded(self.llm.stream(messages)), speech_end, latency, True)
+    def messages_for(self, text: str) -> list[dict[str, str]]:
+        """What the LLM gets for a new user message: system prompt and the history window."""
+        recent = [*self.history, {"role": "user", "content": text}][-self.config.window :]
+        return [{"role": "system", "content": self.config.system_prompt}, *recent]
 
     async def _guarded(self, tokens: AsyncIterator[str]) -> AsyncIterator[str]:
         """LLM tokens; on an LLM failure, the user sees why and the avatar apologises."""
@@ -318,22 +326,14 @@ class Conversation:
                 with contextlib.suppress(Exception):
                     await aclose()
 
-    def _start_reply(
-        self, tokens: AsyncIterator[str], speech_end: float, latency: TurnLatency, record: bool
-    ) -> str:
-        drive_id = "agent-" + uuid.uuid4().hex[:16]
-        source = ReplySource(
-            tokens,
-            self.tts,
-            self.voice,
-            self.config.options,
-            on_sentence=lambda s: self._emit({"type": "reply", "text": s, "drive_id": drive_id}),
-        )
-        reply = _Reply(drive_id, source, speech_end or time.perf_counter(), latency)
+    def _play(self, spec: _Speculation, speech_end: float, latency: TurnLatency) -> _Reply:
+        drive_id = spec.drive_id
+        reply = _Reply(drive_id, spec.reply_source(), speech_end, latency)
+        spec.commit(lambda s: self._emit({"type": "reply", "text": s, "drive_id": drive_id}))
         self._reply = reply
         self.turns += 1
-        self._enqueue(drive_id, source)
-        return drive_id
+        self._enqueue(drive_id, _CommittedSource(spec))
+        return reply
 
     # --- what the avatar's task reports ------------------------------------------------------
 
@@ -393,3 +393,98 @@ class Conversation:
             self._on_event(event)
         except Exception:  # a broken UI callback must not break the conversation
             log.exception("conversation event handler failed")
+
+
+class _Speculation:
+    """A reply being prepared before the turn is known to be over: ASR of the utterance (when
+    it is speech), the LLM's stream and the TTS, up to the reply's first audio. `cancel()` drops
+    all of it; `commit()` lets the reply's sentences be announced and the audio be played."""
+
+    def __init__(
+        self,
+        conv: Conversation,
+        audio: np.ndarray | None = None,
+        text: str | None = None,
+        tokens: AsyncIterator[str] | None = None,
+    ) -> None:
+        self.conv = conv
+        self.drive_id = "agent-" + uuid.uuid4().hex[:16]
+        self.audio = audio
+        self.transcript: str | None = text
+        self.asr_done: float | None = None
+        self.first: SpeechChunk | None = None
+        self._tokens = tokens
+        self._source: ReplySource | None = None
+        self._it: AsyncIterator[SpeechChunk] | None = None
+        self._announce: Callable[[str], None] | None = None
+        self._pending: list[str] = []
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        c = self.conv
+        if self.audio is not None:
+            result = await c.asr.atranscribe(self.audio, c.config.language)
+            self.transcript = getattr(result, "text", str(result)).strip()
+            self.asr_done = time.perf_counter()
+        if self._tokens is None:
+            if not self.transcript:
+                return
+            self._tokens = c._guarded(c.llm.stream(c.messages_for(self.transcript)))
+        self._source = ReplySource(
+            self._tokens, c.tts, c.voice, c.config.options, on_sentence=self._on_sentence
+        )
+        self._it = self._source.chunks()
+        with contextlib.suppress(StopAsyncIteration):
+            self.first = await anext(self._it)
+
+    def _on_sentence(self, sentence: str) -> None:
+        if self._announce is not None:
+            self._announce(sentence)
+        else:
+            self._pending.append(sentence)
+
+    def reply_source(self) -> ReplySource:
+        assert self._source is not None
+        return self._source
+
+    def commit(self, announce: Callable[[str], None]) -> None:
+        self._announce = announce
+        for sentence in self._pending:
+            announce(sentence)
+        self._pending.clear()
+
+    async def stream(self) -> AsyncIterator[SpeechChunk]:
+        assert self._it is not None
+        try:
+            if self.first is not None:
+                yield self.first
+            async for chunk in self._it:
+                yield chunk
+        finally:
+            await self._it.aclose()
+
+    def cancel(self) -> None:
+        """Drop the speculation. While it runs, cancelling its task unwinds the LLM and TTS
+        inside it; once it has its first audio, the paused reply iterator is closed here."""
+        if not self.task.done():
+            self.task.cancel()
+        elif self._it is not None and self._announce is None:
+            it, self._it = self._it, None
+            closer = asyncio.get_running_loop().create_task(it.aclose())
+            _CLOSING.add(closer)
+            closer.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[Any]] = set()  # iterators being closed after a cancelled speculation
+
+
+class _CommittedSource:
+    """The drive source of a committed speculation: its first audio, then the rest."""
+
+    jitter_ms = 0
+
+    def __init__(self, spec: _Speculation) -> None:
+        self._spec = spec
+
+    def chunks(self) -> AsyncIterator[SpeechChunk]:
+        return self._spec.stream()
