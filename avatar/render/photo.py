@@ -202,8 +202,12 @@ class PhotoRenderer(AvatarRenderer):
         top = np.interp(u, eye.u_tab, eye.top_tab)
         bot = np.interp(u, eye.u_tab, eye.bot_tab)
         gap = bot - top
-        tp = top + 0.82 * blink * gap
-        bp = bot - 0.18 * blink * gap
+        # The lid edge comes down by a smooth profile that reaches a little past the corners,
+        # so the closed lash line bends down there instead of ending in a hook.
+        reach = 1.25 * eye.half_width
+        smooth = 0.8 * eye.gap_max * np.clip(1 - (u / reach) ** 2, 0, 1)
+        tp = top + 0.82 * blink * np.maximum(gap, smooth)
+        bp = np.maximum(bot - 0.18 * blink * gap, tp)
         va, vb = eye.v_above, eye.v_below
         # The lashes ride down with the lid edge unstretched; the lid skin above stretches.
         lash = min(0.35 * eye.gap_max, 0.5 * (float(top.min()) - va))
@@ -213,7 +217,7 @@ class PhotoRenderer(AvatarRenderer):
         s2 = top + (v - tp) * np.where(den > 1e-3, gap / np.where(den > 1e-3, den, 1), 0)
         s3 = bot + (v - bp) * (vb - bot) / np.maximum(vb - bp, 1e-3)
         vs = np.where(v < tp - lash, s0, np.where(v < tp, s1, np.where(v < bp, s2, s3)))
-        band = (v >= va) & (v <= vb) & (np.abs(u) <= eye.half_width)
+        band = (v >= va) & (v <= vb) & (np.abs(u) <= reach)
         vs = np.where(band, vs, v)
         us = u
         if (gx != 0.0 or gy != 0.0) and blink < 0.95:

@@ -358,8 +358,9 @@ class PhotoRig:
         gap_max = float((bot - top).max())
         v_above = float(top.min() - max(1.6 * gap_max, 0.45 * half))
         v_below = float(bot.max() + max(0.6 * gap_max, 0.2 * half))
+        reach = 1.3 * half  # the closing lid bends down a little past the corners
         corners = np.array(
-            [[-half, v_above], [half, v_above], [-half, v_below], [half, v_below]], np.float64
+            [[-reach, v_above], [reach, v_above], [-reach, v_below], [reach, v_below]], np.float64
         )
         img = origin + corners[:, :1] * ax + corners[:, 1:] * vx
         m = 2
