@@ -81,3 +81,53 @@ async def test_chromium_plays_a_stream(codec):
             await browser.close()
         await wait_until(lambda: not hub.viewers, 5)
     await task.stop()
+
+
+SERVER_SCREENSHOT = "/tmp/dh_play_server.png"
+
+
+@pytest.mark.slow
+async def test_chromium_plays_the_real_server(tmp_path):
+    """The whole server (built-in avatar, DriveByText with the offline voice) in the player
+    page opened from CreateStreamPlayToken's PlayUrl."""
+    from playwright.async_api import async_playwright
+
+    from tests.support import ServerProcess
+
+    with ServerProcess(tmp_path / "data", env={"DH_ICE_HOST_ADDRESSES": "127.0.0.1"}) as srv:
+        api = srv.client
+        task_id = api.ok(
+            "CreateDigitalHumanStreamTask",
+            {
+                "DigitalHumanConfig": {"DigitalHumanId": "astronaut"},
+                "RTCConfig": {"RoomId": "room", "StreamId": "browser"},
+                "VideoConfig": {"Width": 384, "Height": 384, "Codec": "H264"},
+            },
+        )["TaskId"]
+        api.wait("GetDigitalHumanStreamTaskStatus", {"TaskId": task_id}, lambda d: d["Status"] == 3)
+        play = api.ok("CreateStreamPlayToken", {"RoomId": "room", "StreamId": "browser"})
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            try:
+                page = await browser.new_page(viewport={"width": 460, "height": 520})
+                await page.goto(play["PlayUrl"])
+                await wait_js(page, "window.dhStats.framesDecoded > 10")
+                assert await js(page, "window.dhStats.frameWidth") == 384
+                assert await js(page, "window.dhStats.maxHeardLevel") < 0.01
+                await asyncio.to_thread(
+                    api.ok,
+                    "DriveByText",
+                    {
+                        "TaskId": task_id,
+                        "Text": "Hello from the browser test. Can you hear me?",
+                        "TTSConfig": {"TimbreId": "piper-en-us-joe"},
+                    },
+                )
+                await wait_js(page, "window.dhStats.maxHeardLevel > 0.02", 30)
+                await asyncio.sleep(0.4)
+                await page.screenshot(path=SERVER_SCREENSHOT)
+                await wait_js(page, "window.dhStats.events.some(e => e.Data.Status === 4)", 30)
+                assert await js(page, "window.dhStats.error") is None
+            finally:
+                await browser.close()
+        api.ok("StopDigitalHumanStreamTask", {"TaskId": task_id})
