@@ -233,3 +233,28 @@ def test_text_job_with_speech_rate_and_subtitles(app: InProcessApp) -> None:
     path = Path(app.services.data_dir) / "videos" / normal["VideoUrl"].rsplit("/", 1)[1]
     info = probe(path)
     assert info.audio and abs(info.audio.duration - normal["Duration"]) <= 0.1
+
+
+@pytest.mark.slow
+def test_chinese_script_with_the_default_voice_and_subtitles(app: InProcessApp) -> None:
+    c = app.client
+    body = {
+        "DigitalHumanId": _dh(app),
+        "Text": "大家好。欢迎观看。",
+        "Width": 1080,
+        "Height": 1920,
+        "Subtitles": {"Enable": True},
+    }
+    reply = c.call("CreateDigitalHumanVideo", body)
+    if reply["Code"] == TIMBRE_NOT_FOUND:
+        pytest.skip("no Mandarin voice installed")
+    job_id = reply["Data"]["VideoTaskId"]
+    data = c.wait(
+        "GetDigitalHumanVideoStatus", {"VideoTaskId": job_id}, lambda d: d["Status"] >= 3, 180
+    )
+    assert data["Status"] == 4, data
+    out = Path(app.services.data_dir) / "videos" / data["VideoUrl"].rsplit("/", 1)[1]
+    frame = decode_rgba(out, [10])[10]
+    cv2.imwrite("/tmp/video_file_zh_subtitle.png", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGR))
+    band = frame[int(1920 * 0.8) : int(1920 * 0.94), :, :3]
+    assert (band > 235).all(axis=2).sum() > 200  # white CJK glyphs of the first sentence

@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from pydantic import Field, field_validator
 
+from agent.sentences import language_of
 from api.context import ActionContext
 from api.errors import (
     DIGITAL_HUMAN_CONFIG,
@@ -231,10 +232,6 @@ def _lay(lay: LayoutReq | None) -> LayoutSpec | None:
     return LayoutSpec(lay.Left, lay.Top, lay.Width, lay.Height, lay.Layer)
 
 
-def _is_cjk(text: str) -> bool:
-    return bool(re.search(r"[\u3400-\u9fff]", text))
-
-
 async def _prefetch(ctx: ActionContext, spec: VideoSpec, url: str, field: str, kind: str) -> None:
     """Download a URL into the data dir (workers on other machines share it) and check that it
     decodes, so a bad URL fails the call with a code instead of failing the job later."""
@@ -335,9 +332,7 @@ async def create_video(ctx: ActionContext, req: CreateReq) -> dict:
                 registry.get(tts.TimbreId)
                 spec.timbre_id = tts.TimbreId
             else:
-                spec.timbre_id = registry.default_voice(
-                    "zh" if _is_cjk(req.Text or "") else "en"
-                ).timbre_id
+                spec.timbre_id = registry.default_voice(language_of(req.Text or "")).timbre_id
         except KeyError:
             raise ApiError(TIMBRE_NOT_FOUND, f"timbre not found: {tts.TimbreId}") from None
     await _prefetch_all(ctx, spec)

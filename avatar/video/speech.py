@@ -13,9 +13,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from agent.sentences import split_sentences
 from agent.tts.base import TTS, SpeechOptions, Voice
 from avatar.types import AUDIO_RATE, PhonemeTiming, WordTiming
-from avatar.video.subtitles import Cue, split_sentences
+from avatar.video.subtitles import Cue
 
 MAX_AUDIO_SECONDS = 30 * 60
 

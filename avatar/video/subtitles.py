@@ -27,7 +27,6 @@ _FONT_CANDIDATES = (
     "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…])\s*")
 _CLAUSE_END = re.compile(r"(?<=[,，、:：])\s*")
 
 
@@ -53,12 +52,6 @@ def find_cjk_font() -> str:
     if out and Path(out).exists():
         return out
     raise FontNotFound("no CJK font: install Debian's fonts-noto-cjk")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split at sentence punctuation (Latin and CJK), keeping the punctuation."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
-    return [p for p in parts if p]
 
 
 @dataclass(frozen=True, slots=True)
