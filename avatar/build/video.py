@@ -55,13 +55,19 @@ def _embed_input(crop: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (24, 20), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
 
 
-def _embed(small: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
-    """Appearance embedding of mouth crops: PCA of small masked grey images."""
+def _embed(small: list[np.ndarray], mask: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Appearance embedding of mouth crops for the search's continuity cost: PCA of small
+    masked grey images, plus where the mouth sits in the crop (a jump in position shows as
+    jitter), each block scaled to the same typical spread."""
     sm = cv2.resize(mask, (24, 20), interpolation=cv2.INTER_AREA).ravel()
     x = np.stack(small) * sm
     x -= x.mean(0)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return (x @ vt[:EMBED_DIM].T / 255.0).astype(np.float32)
+    look = x @ vt[:EMBED_DIM].T
+    pos = centres - centres.mean(0)
+    look /= float(np.median(np.linalg.norm(look, axis=1))) or 1.0
+    pos /= float(np.median(np.linalg.norm(pos, axis=1))) or 1.0
+    return np.hstack([look, pos]).astype(np.float32)
 
 
 def _normalise_hint(hint: dict | None) -> dict[str, Any]:
@@ -229,7 +235,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         teeth=teeth > 0.12,
         teeth_frac=teeth,
         pose=poses[lib_idx, :2],
-        embed=_embed(small, canon.mask),
+        embed=_embed(small, canon.mask, canon.lips[lib_idx].mean(1)),
         frame=lib_idx.astype(np.int32),
         mask=canon.mask,
         region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),

@@ -19,7 +19,6 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from avatar.transport.hub import TransportHub, hub_from_app
 from avatar.transport.publish import WhipPublisher
 from avatar.transport.tokens import Grant, TokenError
-from avatar.transport.webrtc import WebRTCViewer
 from avatar.transport.ws_drive import CLOSE_UNKNOWN, serve_drive
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ async def _lifespan(app) -> AsyncIterator[None]:
     # Runs inside the API layer's lifespan (FastAPI nests an included router's lifespan), so
     # the credentials exist; closing here ends every peer before the tasks stop.
     try:
-        hub_from_app(app)
+        hub_from_app(app).pool()  # media workers (if any) start with the server
     except RuntimeError as e:
         log.warning("WebRTC transport not ready at start: %s", e)
     try:
@@ -115,7 +114,7 @@ async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response
         return _error(404, "no live stream task with this RoomId and StreamId")
     if len(hub.viewers) >= hub.max_viewers:
         return _error(503, "too many viewers on this server", {"Retry-After": "5"})
-    viewer = WebRTCViewer(hub.output_for(task))
+    viewer = hub.new_viewer(task)
     try:
         answer = await viewer.answer(offer)
     except Exception as e:  # a malformed or unsatisfiable offer

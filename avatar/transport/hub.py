@@ -11,6 +11,7 @@ from avatar.transport.ice import configure_ice
 from avatar.transport.publish import PublishRegistry, WhipPublisher
 from avatar.transport.tokens import TokenSigner
 from avatar.transport.webrtc import StreamOutput, WebRTCViewer
+from avatar.transport.workers import MediaWorkerPool, RemoteStreamOutput, RemoteViewer
 from avatar.transport.ws_drive import WsDriveRegistry
 
 log = logging.getLogger(__name__)
@@ -27,24 +28,44 @@ class TransportHub:
         *,
         ice_host_addresses: str | list[str] | None = None,
         max_viewers: int = DEFAULT_MAX_VIEWERS,
+        media_workers: int = 0,
     ) -> None:
         self.signer = TokenSigner(secret)
         self.ice_host_addresses = configure_ice(ice_host_addresses or None)
         self.max_viewers = max_viewers
-        self.viewers: dict[str, WebRTCViewer] = {}
-        self.outputs: dict[int, StreamOutput] = {}  # by id(task): one per watched task
+        self.viewers: dict[str, WebRTCViewer | RemoteViewer] = {}
+        # One output per watched task (and per kind: viewers in media workers, pushes here).
+        self.outputs: dict[tuple[int, bool], StreamOutput | RemoteStreamOutput] = {}
+        self.media_workers = media_workers
+        self._pool: MediaWorkerPool | None = None
         self.publishers: dict[str, WhipPublisher] = {}
         self.published = PublishRegistry()
         self.ws_drives = WsDriveRegistry()
 
-    def output_for(self, task) -> StreamOutput:
-        """The task's StreamOutput, made for its first viewer, dropped after its last."""
-        out = self.outputs.get(id(task))
+    def pool(self) -> MediaWorkerPool | None:
+        """The media workers (started on first use, in the running loop), or None."""
+        if self.media_workers <= 0:
+            return None
+        if self._pool is None:
+            self._pool = MediaWorkerPool(self.media_workers, self.ice_host_addresses)
+            self._pool.start()
+        return self._pool
+
+    def output_for(self, task, *, local: bool = False) -> StreamOutput | RemoteStreamOutput:
+        """The task's output, made for its first viewer and dropped after its last; viewers
+        go to a media worker when there are any, pushes (local=True) stay here."""
+        pool = None if local else self.pool()
+        key = (id(task), pool is not None)
+        out = self.outputs.get(key)
         if out is None or out.task is not task:
-            out = StreamOutput(task)
-            out.on_empty.append(lambda o: self.outputs.pop(id(o.task), None))
-            self.outputs[id(task)] = out
+            out = RemoteStreamOutput(task, pool) if pool is not None else StreamOutput(task)
+            out.on_empty.append(lambda o, key=key: self.outputs.pop(key, None))
+            self.outputs[key] = out
         return out
+
+    def new_viewer(self, task) -> WebRTCViewer | RemoteViewer:
+        out = self.output_for(task)
+        return RemoteViewer(out) if isinstance(out, RemoteStreamOutput) else WebRTCViewer(out)
 
     def add_viewer(self, viewer: WebRTCViewer) -> None:
         self.viewers[viewer.id] = viewer
@@ -52,7 +73,7 @@ class TransportHub:
 
     async def start_whip_push(self, task, url: str, token: str | None = None) -> WebRTCViewer:
         """Push a task to a WHIP server (Output.WhipUrl) until the task or the server ends it."""
-        peer = WebRTCViewer(self.output_for(task))
+        peer = WebRTCViewer(self.output_for(task, local=True))
         try:
             await peer.push(url, token)
         except Exception:
@@ -96,6 +117,9 @@ class TransportHub:
                 await p.close()
         self.viewers.clear()
         self.publishers.clear()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
 
 def hub_from_state(state) -> TransportHub:
@@ -113,7 +137,12 @@ def hub_from_state(state) -> TransportHub:
         raise RuntimeError("no server secret for stream tokens (app.state.services.credentials)")
     hosts = getattr(settings, "ice_host_addresses", None)
     max_viewers = getattr(settings, "max_viewers", None) or DEFAULT_MAX_VIEWERS
-    hub = TransportHub(secret, ice_host_addresses=hosts, max_viewers=max_viewers)
+    workers = getattr(settings, "media_workers", None)
+    if workers is None:
+        workers = int(os.environ.get("DH_MEDIA_WORKERS", "0") or 0)
+    hub = TransportHub(
+        secret, ice_host_addresses=hosts, max_viewers=max_viewers, media_workers=workers
+    )
     state.transport = hub
     return hub
 

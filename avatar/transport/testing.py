@@ -32,7 +32,7 @@ class LiveTasks:
         return None
 
 
-def transport_app(secret: str, *tasks: LiveTask) -> FastAPI:
+def transport_app(secret: str, *tasks: LiveTask, media_workers: int = 0) -> FastAPI:
     """A FastAPI app with only the transport routes and the given tasks."""
     from avatar.transport.http import router
     from avatar.transport.hub import TransportHub
@@ -40,7 +40,9 @@ def transport_app(secret: str, *tasks: LiveTask) -> FastAPI:
     app = FastAPI()
     app.include_router(router)
     app.state.live = LiveTasks(*tasks)
-    app.state.transport = TransportHub(secret, ice_host_addresses="127.0.0.1")
+    app.state.transport = TransportHub(
+        secret, ice_host_addresses="127.0.0.1", media_workers=media_workers
+    )
     return app
 
 
