@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from avatar.render.photo_mouth import draw_mouth_interior
-from avatar.render.photo_rig import EyeModel, PhotoRig
+from avatar.render.photo_rig import EyeModel, PhotoRig, WarpGrid
 from avatar.types import AvatarRenderer, FrameParams
 
 CLOSE_AT_REST_OPENING = 0.06  # a source mouth open wider (gap / eye distance) is closed at rest
@@ -90,14 +90,17 @@ class PhotoRenderer(AvatarRenderer):
         tab[cross, r.K_LL] = mid[cross]
         return np.maximum.accumulate(tab, axis=1)
 
-    def _face_grid(self, tab: np.ndarray, corner: float) -> np.ndarray:
-        """Backward displacement (image pixels) on the face grid."""
+    def _face_grid(
+        self, grid: WarpGrid, tab: np.ndarray, corner: float, chain: np.ndarray
+    ) -> np.ndarray:
+        """Backward displacement (image pixels) at the points of a face grid, upsampled to
+        pixels of its box."""
         r = self.rig
-        u, v = r.face_grid_uv[:, 0], r.face_grid_uv[:, 1]
+        u, v = grid.uv[:, 0], grid.uv[:, 1]
         # Horizontal chain inverse: corners at ±w_o moved by `corner`, edges fixed.
         if corner != 0.0:
             edge, wo = r.h_knots
-            c = corner * r.face_h_taper
+            c = corner * grid.h_taper
             wo2 = wo + c
             a = np.abs(u)
             inner = a * (wo / wo2)
@@ -109,7 +112,9 @@ class PhotoRenderer(AvatarRenderer):
         fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
         i = fi.astype(np.int32)
         f = (fi - i)[:, None].astype(np.float32)
-        pos = r.chain_pos
+        # Blend towards the closed-seam reading as the lips come together (no pop on opening).
+        w = float(chain[1]) * min(max(1.0 - float(chain[0]) / (2.0 * grid.cell), 0.0), 1.0)
+        pos = r.chain_pos if w <= 0.0 else r.chain_pos + w * (grid.pos_closed - r.chain_pos)
         P = pos[i] * (1 - f) + pos[i + 1] * f
         Pp = tab[i] * (1 - f) + tab[i + 1] * f
         k = np.clip((Pp <= v[:, None]).sum(1) - 1, 0, pos.shape[1] - 2)
@@ -123,7 +128,12 @@ class PhotoRenderer(AvatarRenderer):
         du, dv = us - u, vs - v
         ax, vx = r.frame.u_axis, r.frame.v_axis
         d = np.stack([du * ax[0] + dv * vx[0], du * ax[1] + dv * vx[1]], -1)
-        return d.reshape(*r.face_grid_shape, 2).astype(np.float32)
+        d = d.reshape(*grid.shape, 2).astype(np.float32)
+        c = grid.cell
+        if c > 1:
+            d = cv2.resize(d, None, fx=c, fy=c, interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = grid.box
+        return d[: y1 - y0, : x1 - x0]
 
     def _face_forward(self, tab: np.ndarray, corner: float, idx: np.ndarray) -> np.ndarray:
         """Where landmarks `idx` (lying on the lip knots) go under the face chains (image px)."""
@@ -251,14 +261,17 @@ class PhotoRenderer(AvatarRenderer):
         moved = self._forward_body(grid, anchors)
         head = moved[0] - r.frame.origin
         # The face layer rides on the head: place it where the mouth has moved to.
-        fgrid = self._face_grid(tab, corner)
-        fc = r.face_cell
-        fd = (
-            fgrid
-            if fc == 1
-            else cv2.resize(fgrid, None, fx=fc, fy=fc, interpolation=cv2.INTER_LINEAR)
-        )
-        self._paste(dense, fd, r.face_box, head)
+        fd = self._face_grid(r.face_grid, tab, corner, chain)
+        md = self._face_grid(r.mouth_grid, tab, corner, chain)
+        fx0, fy0, fx1, fy1 = r.face_grid.box
+        mx0, my0, mx1, my1 = r.mouth_grid.box
+        ax0, ay0 = max(mx0, fx0), max(my0, fy0)
+        ax1, ay1 = min(mx1, fx1), min(my1, fy1)
+        if ax1 > ax0 and ay1 > ay0:
+            fd[ay0 - fy0 : ay1 - fy0, ax0 - fx0 : ax1 - fx0] = md[
+                ay0 - my0 : ay1 - my0, ax0 - mx0 : ax1 - mx0
+            ]
+        self._paste(dense, fd, r.face_grid.box, head)
         mapxy = cv2.multiply(dense, r.m_in2)
         # Large head motions would read across the person's outline and pull the background
         # in: shorten such reads to the room left inside the outline.

@@ -57,6 +57,18 @@ class EyeModel:
 
 
 @dataclass(slots=True)
+class WarpGrid:
+    """Points of an image-aligned grid (cell centres) where a face warp is evaluated."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels
+    cell: int
+    shape: tuple[int, int]
+    uv: np.ndarray  # (N, 2) face-frame coordinates of the points
+    h_taper: np.ndarray  # (N,) weight of the horizontal (mouth corner) chain
+    pos_closed: np.ndarray  # knot table read when the source's parted lips are closed
+
+
+@dataclass(slots=True)
 class MouthLook:
     """Colours of the synthesized mouth interior, lit like the face (RGB floats)."""
 
@@ -301,34 +313,48 @@ class PhotoRig:
         a, b, c, d = self.h_rows
         return smoothstep(a, b, v) * (1 - smoothstep(c, d, v))
 
-    def _build_face_grid(self) -> None:
+    def _grid(self, u0: float, u1: float, v0: float, v1: float, cells: float, cap: int) -> WarpGrid:
+        """An image-aligned grid covering the face-frame box [u0, u1] × [v0, v1]."""
         fr = self.frame
-        U = 1.35 * self.W
-        corners = np.array(
-            [
-                [-U, self.chain_pos[:, 0].min()],
-                [U, self.chain_pos[:, 0].min()],
-                [-U, self.chain_pos[:, -1].max()],
-                [U, self.chain_pos[:, -1].max()],
-            ]
-        )
+        corners = np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]])
         img = fr.to_image(corners)
-        fx0, fy0 = np.floor(img.min(0)).astype(int)
-        fx1, fy1 = np.ceil(img.max(0)).astype(int) + 1
-        side = max(fx1 - fx0, fy1 - fy0)
-        cell = int(max(1, round(side / 110.0)))
-        gw = int(np.ceil((fx1 - fx0) / cell)) + 1
-        gh = int(np.ceil((fy1 - fy0) / cell)) + 1
+        x0, y0 = np.floor(img.min(0)).astype(int)
+        x1, y1 = np.ceil(img.max(0)).astype(int) + 1
+        side = max(x1 - x0, y1 - y0)
+        cell = int(max(1, round(side / cells)))
+        while (np.ceil((x1 - x0) / cell) + 1) * (np.ceil((y1 - y0) / cell) + 1) > cap:
+            cell += 1
+        gw = int(np.ceil((x1 - x0) / cell)) + 1
+        gh = int(np.ceil((y1 - y0) / cell)) + 1
         X, Y = np.meshgrid(
-            fx0 + np.arange(gw) * cell + (cell - 1) / 2, fy0 + np.arange(gh) * cell + (cell - 1) / 2
+            x0 + np.arange(gw) * cell + (cell - 1) / 2, y0 + np.arange(gh) * cell + (cell - 1) / 2
         )
-        pts = np.stack([X, Y], -1).reshape(-1, 2)
-        uv = fr.to_local(pts)
-        self.face_grid_shape = (gh, gw)
-        self.face_cell = cell
-        self.face_grid_uv = uv.astype(np.float32)
-        self.face_box = (int(fx0), int(fy0), int(fx1), int(fy1))
-        self.face_h_taper = self.h_taper(uv[:, 1]).astype(np.float32)
+        uv = fr.to_local(np.stack([X, Y], -1).reshape(-1, 2))
+        # Where the source's parted lips are closed, read the closed seam from a little inside
+        # the lips: the squeezed gap (teeth, mouth) would otherwise show as a thin line.
+        pos = self.chain_pos.copy()
+        parted = smoothstep(0.0, 2.0 * cell, pos[:, self.K_LL] - pos[:, self.K_UL])
+        pos[:, self.K_UL] -= 0.8 * cell * parted
+        pos[:, self.K_LL] += 0.8 * cell * parted
+        return WarpGrid(
+            (int(x0), int(y0), int(x1), int(y1)),
+            cell,
+            (gh, gw),
+            uv.astype(np.float32),
+            self.h_taper(uv[:, 1]).astype(np.float32),
+            np.maximum.accumulate(pos, axis=1).astype(np.float32),
+        )
+
+    def _build_face_grid(self) -> None:
+        E, U = self.E, 1.35 * self.W
+        top, bottom = float(self.chain_pos[:, 0].min()), float(self.chain_pos[:, -1].max())
+        # A coarse grid for the whole face, a fine one where the lips part (their seam must be
+        # sharp); the fine one replaces the coarse one inside its box.
+        self.face_grid = self._grid(-U, U, top, bottom, 100.0, 9000)
+        ulo = float(self.uv[g.UPPER_OUTER_LIP, 1].min())
+        llo = float(self.uv[g.LOWER_OUTER_LIP, 1].max())
+        m = 1.3 * self.w_o
+        self.mouth_grid = self._grid(-m, m, ulo - 0.12 * E, llo + 0.4 * E, 110.0, 9000)
 
     # --- eyes ----------------------------------------------------------------------------------
 
