@@ -224,3 +224,28 @@ async def test_attempts_are_limited_and_retention(setup) -> None:  # type: ignor
     assert not (env.videos_dir / f"{done_id}.mp4").exists()
     job = await store.get(done_id)
     assert job and job.status == jobs.DONE and job.result["expired"] is True
+
+
+@pytest.mark.slow
+async def test_clean_shutdown_mid_job_requeues_without_using_an_attempt(
+    setup, media_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    store, env, avatar = setup
+    runner = InProcessRunner(store, env, workers=1)
+    await runner.start()
+    job_id = await store.create(1, "a1", _spec(avatar, f"{media_url}/{SHORT}"))
+    await runner.submit(job_id)
+    try:
+        await _wait(store, job_id, lambda j: j.status == jobs.RENDERING and j.progress >= 20)
+    finally:
+        await runner.close()
+    job = await store.get(job_id)
+    assert job and job.status == jobs.QUEUED and job.result["attempts"] == 0
+    assert not list(env.videos_dir.glob("*"))  # the partial file went with the render thread
+    runner = InProcessRunner(store, env, workers=1)
+    await runner.start()
+    try:
+        job = await _wait(store, job_id, _final)
+    finally:
+        await runner.close()
+    assert job.status == jobs.DONE and job.result["attempts"] == 1

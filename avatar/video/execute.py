@@ -26,7 +26,7 @@ from avatar.compose import Asset, Layout
 from avatar.registry import AvatarBuildError
 from avatar.video import jobs
 from avatar.video.jobs import JobStore, JobView
-from avatar.video.render import RenderCancelled, RenderInputs, render_file
+from avatar.video.render import RenderCancelled, RenderInputs, RenderResult, render_file
 from avatar.video.spec import SpecError, VideoSpec
 from avatar.video.speech import AudioError, Speech, speech_from_file, speech_from_text
 
@@ -73,7 +73,10 @@ async def execute_job(
     def on_progress(frac: float) -> None:  # called from the render thread
         state["progress"] = 10 + 89 * frac
 
-    work = asyncio.create_task(_work(env, job, cancel, on_progress, state))
+    def on_sentence(frac: float) -> None:
+        state["progress"] = 10 * frac
+
+    work = asyncio.create_task(_work(env, job, cancel, on_progress, on_sentence, state))
     user_cancelled = False
     try:
         while True:
@@ -92,9 +95,13 @@ async def execute_job(
         await store.fail(job_id, "cancelled")  # a no-op when the job is already 5
     except asyncio.CancelledError:
         if not user_cancelled:
-            # Our caller is shutting down: stop the render thread, leave the job in status 2
-            # for the next start to pick up again.
+            # Our caller is shutting down: stop the render thread and put the job back in the
+            # queue for the next start, without counting this start as a failed attempt.
             cancel.set()
+            finished = state.get("finished")
+            if finished is not None:  # let the render thread stop and clean up first
+                await asyncio.to_thread(finished.wait, 10)
+            await store.release(job_id)
             raise
         await store.fail(job_id, "cancelled")  # a no-op: the job is already 5
     except (InputError, AudioError, SpecError, TTSError, AvatarBuildError) as e:
@@ -127,6 +134,7 @@ async def _work(
     job: JobView,
     cancel: threading.Event,
     on_progress: Callable[[float], None],
+    on_sentence: Callable[[float], None],
     state: dict[str, Any],
 ) -> dict[str, Any]:
     spec = VideoSpec.from_dict(job.request["spec"])
@@ -134,13 +142,21 @@ async def _work(
     if not (Path(spec.avatar_folder) / "avatar.json").exists():
         raise InputError("the digital human's files are missing")
     with tempfile.TemporaryDirectory(prefix="dh-video-") as tmp:
-        inputs = await prepare_inputs(spec, env, Path(tmp))
+        inputs = await prepare_inputs(spec, env, Path(tmp), on_sentence)
     state["progress"] = 10
     state["rendering"] = True
     out = env.videos_dir / result_file(job.id, spec.format)
-    res = await asyncio.to_thread(
-        render_file, spec, inputs, out, on_progress, cancel, env.render_workers, env.preset
-    )
+    finished = state["finished"] = threading.Event()
+
+    def run() -> RenderResult:
+        try:
+            return render_file(
+                spec, inputs, out, on_progress, cancel, env.render_workers, env.preset
+            )
+        finally:
+            finished.set()  # the partial file is gone by now
+
+    res = await asyncio.to_thread(run)
     return {
         "file": out.name,
         "duration": round(res.duration, 3),
@@ -152,9 +168,11 @@ async def _work(
     }
 
 
-async def prepare_inputs(spec: VideoSpec, env: JobEnv, tmp: Path) -> RenderInputs:
+async def prepare_inputs(
+    spec: VideoSpec, env: JobEnv, tmp: Path, on_sentence: Callable[[float], None] | None = None
+) -> RenderInputs:
     """Fetch and decode the job's media and synthesize its speech."""
-    speech = await _speech(spec, env, tmp)
+    speech = await _speech(spec, env, tmp, on_sentence)
     background = None
     if spec.background_url:
         background = await _image(env, spec, spec.background_url, tmp / "bg", "BackgroundUrl")
@@ -166,7 +184,9 @@ async def prepare_inputs(spec: VideoSpec, env: JobEnv, tmp: Path) -> RenderInput
     return RenderInputs(speech, background, assets)
 
 
-async def _speech(spec: VideoSpec, env: JobEnv, tmp: Path) -> Speech:
+async def _speech(
+    spec: VideoSpec, env: JobEnv, tmp: Path, on_sentence: Callable[[float], None] | None
+) -> Speech:
     if spec.audio_url:
         path = await _local(env, spec, spec.audio_url, tmp / "audio", "AudioUrl")
         return await asyncio.to_thread(speech_from_file, path)
@@ -175,7 +195,7 @@ async def _speech(spec: VideoSpec, env: JobEnv, tmp: Path) -> Speech:
     except (KeyError, AttributeError):
         raise InputError(f"timbre {spec.timbre_id!r} not found") from None
     options = SpeechOptions(spec.speech_rate, spec.pitch_rate, spec.volume)
-    return await speech_from_text(spec.text or "", tts, voice, options)
+    return await speech_from_text(spec.text or "", tts, voice, options, on_sentence)
 
 
 async def _local(env: JobEnv, spec: VideoSpec, url: str, path: Path, field: str) -> Path:

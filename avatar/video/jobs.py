@@ -149,6 +149,21 @@ class JobStore:
                 return None
         return await self.get(job_id)
 
+    async def release(self, job_id: str) -> None:
+        """Rendering → queued at a clean shutdown; the interrupted start does not count as an
+        attempt (a crash, which cannot call this, does)."""
+        async with self.db() as s, s.begin():
+            row = await s.get(VideoJob, job_id)
+            if row is None or row.status != RENDERING:
+                return
+            result = dict(row.result or {})
+            result["attempts"] = max(0, int(result.get("attempts", 1)) - 1)
+            await s.execute(
+                update(VideoJob)
+                .where(VideoJob.id == job_id, VideoJob.status == RENDERING)
+                .values(status=QUEUED, progress=0, result=result, update_time=time.time())
+            )
+
     async def heartbeat(self, job_id: str, progress: int) -> int | None:
         """Store progress while rendering; returns the job's status (5 = cancel requested)."""
         async with self.db() as s, s.begin():

@@ -7,6 +7,7 @@ video's clock for lip-sync and keyword actions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,14 +40,22 @@ class Speech:
         return len(self.pcm) / AUDIO_RATE
 
 
-async def speech_from_text(text: str, tts: TTS, voice: Voice, options: SpeechOptions) -> Speech:
-    """Synthesize `text` sentence by sentence; raises agent.tts.base.TTSError on failure."""
+async def speech_from_text(
+    text: str,
+    tts: TTS,
+    voice: Voice,
+    options: SpeechOptions,
+    on_sentence: Callable[[float], None] | None = None,
+) -> Speech:
+    """Synthesize `text` sentence by sentence (`on_sentence` gets the fraction done after each);
+    raises agent.tts.base.TTSError on failure."""
     parts: list[np.ndarray] = []
     cues: list[Cue] = []
     phonemes: list[PhonemeTiming] = []
     words: list[WordTiming] = []
     offset = 0  # samples
-    for sentence in split_sentences(text):
+    sentences = split_sentences(text)
+    for k, sentence in enumerate(sentences):
         start = offset
         async for chunk in tts.synthesize(sentence, voice, options):
             pcm = np.asarray(chunk.pcm, np.int16).reshape(-1)
@@ -59,6 +68,8 @@ async def speech_from_text(text: str, tts: TTS, voice: Voice, options: SpeechOpt
             offset += len(pcm)
         if offset > start:
             cues.append(Cue(sentence, start / AUDIO_RATE, offset / AUDIO_RATE))
+        if on_sentence is not None:
+            on_sentence((k + 1) / len(sentences))
     if offset == 0:
         raise AudioError("the TTS produced no audio for the text")
     return Speech(np.concatenate(parts), cues, phonemes, words)
