@@ -117,3 +117,8 @@ def test_phone_rotation_is_applied(tmp_path: Path) -> None:
     )
     meta = build_avatar("video", tagged, tmp_path / "a")
     assert meta["size"] == [360, 640]
+
+
+def test_action_outside_the_recording(tmp_path: Path) -> None:
+    reason = _reason(AOC, tmp_path, {"actions": {"wave": [30.0, 32.0]}})
+    assert "wave" in reason and "not in the recording" in reason
