@@ -96,6 +96,9 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
     start_s, end_s = (float(v) for v in hint.get("range", (0.0, info.duration_s)))
     end_s = min(end_s, info.duration_s) if info.duration_s > 0 else end_s
     check_source(end_s - start_s, info.width, info.height, checks)
+    for name, span in (hint.get("actions") or {}).items():
+        if not 0.0 <= float(span[0]) < float(span[1]) <= end_s - start_s + 0.5:
+            raise AvatarBuildError(f"action {name!r}: the stretch {span} is not in the recording")
     progress(1)
 
     # pass 1: landmarks on every frame
