@@ -139,3 +139,20 @@ def test_mandarin_poems_in_simplified_characters(asr: WhisperASR) -> None:
     assert sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 15, text
     assert not set(text) & set("長記誤處歸興盡劍"), text
     assert "沉醉不知归路" in text, text
+
+
+@pytest.mark.slow
+async def test_tts_round_trip_mandarin(asr: WhisperASR) -> None:
+    """The default offline Mandarin voice is intelligible: Whisper reads it back."""
+    from agent.tts.base import SpeechOptions
+    from agent.tts.registry import default_registry
+
+    registry = default_registry()
+    voice = registry.default_voice("zh")
+    if voice.language != "zh" or voice.backend == "espeak":
+        pytest.skip("no neural Mandarin voice installed")
+    tts, voice = registry.get(voice.timbre_id)
+    text = "今天天气很好，我们去公园散步吧。"
+    pcm = np.concatenate([c.pcm async for c in tts.synthesize(text, voice, SpeechOptions())])
+    result = await asr.atranscribe(pcm, "zh")
+    assert cer(text, result.text) <= 0.3, result.text
