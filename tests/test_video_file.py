@@ -316,3 +316,22 @@ def test_keyword_actions_start_at_their_sentence(speech3: Speech) -> None:
     assert any(
         abs(x.head_pitch - y.head_pitch) > 1.0 for x, y in zip(a[start:], b[start:], strict=True)
     )
+
+
+def test_avatar_frames_render_in_order_on_one_thread(
+    astronaut: Path, speech3: Speech, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Renderers may carry state from frame to frame (video avatars choose each mouth to follow
+    # the last one), so the pipeline must call them sequentially even with several workers.
+    calls: list[tuple[int, int]] = []
+    original = FrameRenderer.avatar
+
+    def recording(self: FrameRenderer, params: FrameParams, index: int) -> np.ndarray:
+        calls.append((threading.get_ident(), index))
+        return original(self, params, index)
+
+    monkeypatch.setattr(FrameRenderer, "avatar", recording)
+    spec = VideoSpec(str(astronaut), 1920, 1080, "mp4", audio_url="f")
+    res = render_file(spec, RenderInputs(speech3), tmp_path / "o.mp4", workers=3)
+    assert [i for _, i in calls] == list(range(res.frames))
+    assert len({t for t, _ in calls}) == 1

@@ -1,10 +1,12 @@
-"""Frames of a video file: per-frame parameters, then render → matte → compose → subtitles →
-pixel conversion in a small thread pool, encoded in order by the calling thread.
+"""Frames of a video file: per-frame parameters, the avatar rendered in frame order, then
+matte → compose → subtitles → pixel conversion in a small thread pool, encoded in order by the
+calling thread: a three-stage pipeline over bounded queues.
 
 Parameters (lip-sync, idle life, keyword actions) are computed up front in order, since the
-trackers and the action player are sequential; the heavy per-frame work is independent per frame,
-so `workers` threads run it (numpy, OpenCV, swscale and the encoders release the GIL). Each
-worker thread loads its own renderer, because renderers may keep per-instance caches.
+trackers and the action player are sequential. The renderer runs on one thread of its own, frame
+after frame, because renderers may keep state from one frame to the next (the video avatar picks
+each mouth to continue the previous one). The rest is independent per frame, so `workers` threads
+run it (numpy, OpenCV and the encoders release the GIL).
 """
 
 from __future__ import annotations
@@ -98,18 +100,19 @@ def _action_times(spec: VideoSpec, speech: Speech) -> list[tuple[float, str]]:
 
 
 class FrameRenderer:
-    """Turns frame parameters into encoder-ready frames; safe to call from several threads."""
+    """Turns frame parameters into encoder-ready frames. `avatar` must be called in frame
+    order from one thread; `finish` may run on several threads at once."""
 
     def __init__(self, spec: VideoSpec, inputs: RenderInputs) -> None:
         folder = Path(spec.avatar_folder)
-        self._folder = folder
-        self._local = threading.local()
         meta = read_meta(folder)
         # Kinds that can cut the person out themselves do it before warping (the matte moves
         # with the head); they read "remove_background" from the avatar's meta.
-        self._meta = {**meta, "remove_background": True} if spec.remove_background else meta
-        first = self._load()
-        self._local.renderer = first
+        if spec.remove_background:
+            meta = {**meta, "remove_background": True}
+        module = importlib.import_module(KIND_MODULES[meta["kind"]])
+        first: AvatarRenderer = module.load(folder, meta)
+        self.renderer = first
         mask = None
         if spec.remove_background:
             mask = load_person_mask(folder, meta)
@@ -142,29 +145,26 @@ class FrameRenderer:
             else None
         )
 
-    def _load(self) -> AvatarRenderer:
-        module = importlib.import_module(KIND_MODULES[self._meta["kind"]])
-        return module.load(self._folder, self._meta)
+    def avatar(self, params: FrameParams, index: int) -> np.ndarray:
+        """The avatar's RGBA frame (call in frame order, from one thread)."""
+        return self.renderer.render(params, index / self.fps)
 
-    def _renderer(self) -> AvatarRenderer:
-        r = getattr(self._local, "renderer", None)
-        if r is None:
-            r = self._local.renderer = self._load()
-        return r
-
-    def rgba(self, params: FrameParams, index: int) -> np.ndarray:
-        """The composed RGBA picture of frame `index` (subtitles included)."""
-        t = index / self.fps
-        avatar = self._renderer().render(params, t)
+    def compose(self, avatar: np.ndarray, index: int) -> np.ndarray:
+        """The output picture of frame `index` around the avatar (subtitles included)."""
         if self.matte.active:
             avatar = self.matte.apply(avatar)
         frame = self.compositor.compose(avatar)
         if self.subtitles is not None:
-            self.subtitles.apply(frame, t)
+            self.subtitles.apply(frame, index / self.fps)
         return frame
 
-    def frame(self, params: FrameParams, index: int):  # -> av.VideoFrame
-        return to_video_frame(self.rgba(params, index), self.pix_fmt)
+    def rgba(self, params: FrameParams, index: int) -> np.ndarray:
+        """Both steps at once (for checks of single frames)."""
+        return self.compose(self.avatar(params, index), index)
+
+    def finish(self, avatar: Future, index: int):  # -> av.VideoFrame
+        """Compose and convert once the avatar frame (a future of the render thread) is there."""
+        return to_video_frame(self.compose(avatar.result(), index), self.pix_fmt)
 
 
 def _already_cut(renderer: AvatarRenderer, mask: np.ndarray) -> bool:
@@ -199,15 +199,18 @@ def render_file(
         tmp, spec.format, spec.width, spec.height, spec.fps, spec.transparent, preset
     )
     enc.set_audio(inputs.speech.pcm)
-    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="video-render")
+    # One thread renders the avatar in frame order; `workers` threads finish the frames.
+    render = ThreadPoolExecutor(1, thread_name_prefix="video-avatar")
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="video-frame")
     pending: collections.deque[Future] = collections.deque()
     ok = False
     try:
-        ahead = 2 * max(1, workers)  # bounded: at most this many frames in memory
+        ahead = 2 * max(1, workers) + 1  # bounded: at most this many frames in memory
         nxt = 0
         for i in range(n):
             while nxt < n and len(pending) < ahead:
-                pending.append(pool.submit(fr.frame, params[nxt], nxt))
+                avatar = render.submit(fr.avatar, params[nxt], nxt)
+                pending.append(pool.submit(fr.finish, avatar, nxt))
                 nxt += 1
             if cancel is not None and cancel.is_set():
                 raise RenderCancelled()
@@ -220,6 +223,8 @@ def render_file(
     finally:
         for f in pending:
             f.cancel()
+        # Cancelled frames leave their avatar futures pending: stop the renderer first.
+        render.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
         if not ok:
             enc.abort()
