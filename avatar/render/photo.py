@@ -214,13 +214,13 @@ class PhotoRenderer(AvatarRenderer):
         gap = bot - top
         # The lid edge comes down by a smooth profile that reaches a little past the corners,
         # so the closed lash line bends down there instead of ending in a hook.
-        reach = 1.25 * eye.half_width
+        reach = 1.05 * eye.half_width
         smooth = 0.8 * eye.gap_max * np.clip(1 - (u / reach) ** 2, 0, 1)
-        tp = top + 0.82 * blink * np.maximum(gap, smooth)
-        bp = np.maximum(bot - 0.18 * blink * gap, tp)
+        tp = top + 0.85 * blink * np.maximum(gap, smooth)
+        bp = np.maximum(bot - 0.15 * blink * gap, tp)
         va, vb = eye.v_above, eye.v_below
         # The lashes ride down with the lid edge unstretched; the lid skin above stretches.
-        lash = min(0.35 * eye.gap_max, 0.5 * (float(top.min()) - va))
+        lash = min(0.2 * eye.gap_max, 0.5 * (float(top.min()) - va))
         s0 = va + (v - va) * (top - lash - va) / np.maximum(tp - lash - va, 1e-3)
         s1 = v - (tp - top)
         den = bp - tp
