@@ -186,3 +186,11 @@ async def test_word_timings_follow_the_speech(piper: PiperTTS) -> None:
         assert a.end <= b.start + 1e-6
     # The pause after the comma lies between "fine," and "thank".
     assert words[3].start - words[2].end > 0.05
+
+
+async def test_registry_preload() -> None:
+    registry = TTSRegistry([PiperTTS(threads=1)])
+    backend, _ = registry.get("piper-en-us-joe")
+    assert backend._piper is None  # type: ignore[attr-defined]
+    await registry.preload(("en", "zh"))  # no Mandarin voice: its default is the English one
+    assert backend._piper is not None  # type: ignore[attr-defined]

@@ -80,6 +80,21 @@ class TTSRegistry:
             return preferred
         return self.default_voice(lang)
 
+    async def preload(self, languages: tuple[str, ...] = ("en", "zh")) -> None:
+        """Load the default voice of each language now (piper ~1 s, Kokoro ~3 s) so the first
+        drive does not wait for it. Runs in each backend's worker thread."""
+        import asyncio
+
+        for lang in languages:
+            try:
+                backend, _ = self.get(self.default_voice(lang).timbre_id)
+            except KeyError:
+                continue
+            load = getattr(backend, "load", None)
+            executor = getattr(backend, "_executor", None)
+            if load is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, load)
+
     def fallback_for(self, voice: Voice) -> tuple[TTS, Voice] | None:
         """An offline voice of the same language to use when an online voice fails."""
         for backend, other in self._by_id.values():
