@@ -35,6 +35,7 @@ async def ensure_builtin_avatar(services) -> None:  # type: ignore[no-untyped-de
             )
             s.add(row)
         row.status, row.progress, row.fail_reason = 1, 0, None
+    log.info("building the built-in digital human %r (first start only)", BUILTIN_ID)
     from skimage import data
 
     with tempfile.TemporaryDirectory() as tmp:
