@@ -210,8 +210,13 @@ async def test_text_ws_and_interrupt_over_webrtc(srv):
             f"\ninterrupt: call took {(t_ret - t_int) * 1000:.0f} ms, "
             f"silence at viewer after {silenced_ms:.0f} ms"
         )
-        assert silenced_ms < 100 + (t_ret - t_int) * 1000 + 60
+        # 100 ms in the runtime, plus the call itself, plus what the transport holds (Opus,
+        # the sender's queue, the viewer's jitter buffer); generous for a loaded 2-core CI.
+        assert silenced_ms < 100 + (t_ret - t_int) * 1000 + 150
         assert all(r < 100 for t, r in w.rms if t > quiet[0] + 0.1)
+        # ... and the mouth rests too.
+        after, _ = w.motion(quiet[0] + 0.15, quiet[0] + 0.95, box)
+        assert after < moving / 3, (after, moving)
         assert any(e["Data"]["DriveId"] == d2["DriveId"] for e in w.events(5))
     finally:
         await w.client.close()
