@@ -76,6 +76,7 @@ CHUNK_S = CHUNK_MS / 1000
 _SILENCE = np.zeros(CHUNK_SAMPLES, np.int16)
 _SILENCE.setflags(write=False)
 _HISTORY = 1000  # drive statuses kept for `drive_status` (the API keeps the full history)
+_MAX_AHEAD = 0.12  # at most this much rendering ahead of the clock (and added audio latency)
 
 
 @dataclass(slots=True)
@@ -132,8 +133,13 @@ class StreamTask:
         self._tracker_factory = tracker_factory
         self._fps = max(1, int(config.fps))
         lookahead_ms = tracker_factory(config.fps).lookahead_ms
-        # A frame's mouth needs audio to its end plus the tracker's look-ahead.
-        self._lead = 1.0 / self._fps + lookahead_ms / 1000.0
+        # A frame's mouth needs audio to its end plus the tracker's look-ahead, by the time the
+        # frame starts rendering, `_ahead` (learnt from render latencies) before its time.
+        self._base_lead = 1.0 / self._fps + lookahead_ms / 1000.0
+        self._ahead = 0.0
+        self._lat_mean = 0.0
+        self._lat_dev = 0.0
+        self._lead = self._base_lead
 
         self._status = TaskStatus.INITIALIZING
         self._reason: str | None = None
@@ -171,6 +177,10 @@ class StreamTask:
         self._seq = itertools.count()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._waiting: tuple[int, FrameParams, float] | None = None
+        self._ready: deque[VideoFrame] = deque()  # rendered ahead, waiting for their time
+        self._ready_timer: asyncio.TimerHandle | None = None
+        self._generation = 0  # bumped by interrupts: frames drawn before are stale
+        self._cut_frame = 0
         self._idle_since = 0.0
 
     # --- LiveTask -------------------------------------------------------------------------
@@ -342,6 +352,9 @@ class StreamTask:
             await asyncio.wait(set(self._cancelling), timeout=2.0)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=2.0)
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+        self._ready.clear()
         if self._host is not None:
             await self._host.close()
         self._close_sinks()
@@ -374,7 +387,7 @@ class StreamTask:
                 log.exception("task %s: stream runtime failed", self.config.task_id)
                 reason = f"stream runtime failed: {exc}"
             if reason is None:
-                due = min(self._audio_next * CHUNK_S, self._frame_next / fps)
+                due = min(self._audio_next * CHUNK_S, self._frame_next / fps - self._ahead)
                 await asyncio.sleep(max(0.0, self._t0 + due - loop.time()))
         # TTL or idle time: the task stops itself (not via stop(), which would cancel us).
         self._shutting_down = True
@@ -537,10 +550,13 @@ class StreamTask:
     # --- video ------------------------------------------------------------------------------
 
     def _video_at(self, now: float) -> None:
+        """Prepare the latest frame due for rendering: frame i starts rendering `ahead` before
+        its time i / fps, so that it can leave together with its audio."""
         fps = self._fps
-        if self._frame_next / fps > now:
+        horizon = now + self._ahead
+        if self._frame_next / fps > horizon:
             return
-        i = math.floor(now * fps + 1e-9)
+        i = math.floor(horizon * fps + 1e-9)
         if i > self._frame_next:  # the loop woke late: only the latest due frame is made
             self.stats.frames_dropped += i - self._frame_next
         self._frame_next = i + 1
@@ -572,12 +588,15 @@ class StreamTask:
             self.stats.frames_dropped += 1
             return
         self._inflight.add(fut)
-        fut.add_done_callback(partial(self._on_rendered, i))
+        loop = asyncio.get_running_loop()
+        fut.add_done_callback(partial(self._on_rendered, i, self._generation, loop.time()))
 
-    def _on_rendered(self, index: int, fut: asyncio.Future[Any]) -> None:
+    def _on_rendered(
+        self, index: int, generation: int, submitted: float, fut: asyncio.Future[Any]
+    ) -> None:
         self._inflight.discard(fut)
         try:
-            self._deliver(index, fut)
+            self._rendered(index, generation, submitted, fut)
         finally:
             waiting, self._waiting = self._waiting, None
             if waiting is not None:
@@ -586,7 +605,9 @@ class StreamTask:
                 else:
                     self.stats.frames_dropped += 1
 
-    def _deliver(self, index: int, fut: asyncio.Future[Any]) -> None:
+    def _rendered(
+        self, index: int, generation: int, submitted: float, fut: asyncio.Future[Any]
+    ) -> None:
         if fut.cancelled():
             return
         exc = fut.exception()
@@ -606,16 +627,47 @@ class StreamTask:
         self.stats.render_ms_total += ms
         if self._status != TaskStatus.STREAMING or self._shutting_down:
             return
-        if index <= self._last_sent_frame:  # overtaken by a later frame: never send backwards
-            self.stats.frames_dropped += 1
+        loop = asyncio.get_running_loop()
+        self._learn_latency(loop.time() - submitted)
+        if generation != self._generation and index >= self._cut_frame:
+            self.stats.frames_dropped += 1  # drawn before an interrupt for a time after it
             return
-        self._last_sent_frame = index
-        frame = VideoFrame(index, rgba)
-        for sink in tuple(self._sinks):
-            try:
-                sink.on_video(frame)
-            except Exception:
-                self._drop_sink(sink)
+        self._ready.append(VideoFrame(index, rgba))
+        self._send_ready()
+
+    def _learn_latency(self, latency: float) -> None:
+        """Render ahead by about the 90th percentile of recent render latencies (queueing in
+        the pool included), at most `_MAX_AHEAD`: late frames would leave after their audio."""
+        dev = abs(latency - self._lat_mean)
+        self._lat_mean += 0.1 * (latency - self._lat_mean)
+        self._lat_dev += 0.1 * (dev - self._lat_dev)
+        ahead = min(_MAX_AHEAD, self._lat_mean + 1.5 * self._lat_dev + 0.002)
+        self._ahead = ahead
+        self._lead = self._base_lead + ahead
+
+    def _send_ready(self) -> None:
+        """Send the rendered frames whose time has come; wake up again for the next one."""
+        self._ready_timer = None
+        if not self._ready or self._status != TaskStatus.STREAMING or self._shutting_down:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time() - self._t0
+        fps = self._fps
+        while self._ready and self._ready[0].index / fps <= now + 0.001:
+            frame = self._ready.popleft()
+            if frame.index <= self._last_sent_frame:  # never send backwards
+                self.stats.frames_dropped += 1
+                continue
+            self._last_sent_frame = frame.index
+            for sink in tuple(self._sinks):
+                try:
+                    sink.on_video(frame)
+                except Exception:
+                    self._drop_sink(sink)
+        if self._ready:
+            self._ready_timer = loop.call_at(
+                self._t0 + self._ready[0].index / fps, self._send_ready
+            )
 
     # --- drive endings ------------------------------------------------------------------------
 
@@ -632,6 +684,16 @@ class StreamTask:
         if self._waiting is not None:  # a frame waiting to render closes its mouth too
             i, params, t = self._waiting
             self._waiting = (i, params.with_mouth(REST_MOUTH), t)
+        # Frames already drawn (or drawing) for a time after now show the old mouth: drop them
+        # and draw from the next frame on again.
+        if self._status == TaskStatus.STREAMING:
+            now = asyncio.get_running_loop().time() - self._t0
+            self._generation += 1
+            self._cut_frame = math.floor(now * self._fps) + 1
+            kept = [f for f in self._ready if f.index < self._cut_frame]
+            self.stats.frames_dropped += len(self._ready) - len(kept)
+            self._ready = deque(kept)
+            self._frame_next = min(self._frame_next, self._cut_frame)
 
     def _on_source_error(self, d: Drive) -> None:
         if d.ended:
