@@ -231,8 +231,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         }
 
     for name, r in seqs.items():
-        np.savez(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))
-    np.savez(
+        np.savez_compressed(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))
+    np.savez_compressed(
         folder / "library.npz",
         shapes=shapes[lib_idx],
         teeth=teeth > 0.12,
