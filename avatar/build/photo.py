@@ -5,6 +5,11 @@ stylised faces the detector misses), refuses clearly (no face, face too small, s
 without a hint), computes the person mask and writes what the renderer loads: `source.png` (the
 working copy, at most WORK_MAX px a side), `mask.png`, `face.npz`, a rest `preview.png` and
 one short GIF per action under `previews/`.
+
+Hint keys (pixels of the uploaded picture, all optional): `FaceBox` [x, y, w, h] picks a face
+or places a mean face mesh in the box; `LeftEye`, `RightEye`, `Mouth` [x, y] (all three) place
+the mesh on a stylised face, any of them alone picks among detected faces; `RemoveBackground`
+true makes frames transparent outside the person.
 """
 
 from __future__ import annotations
@@ -67,6 +72,10 @@ def _hint_points(hint: dict, key: str) -> tuple[float, float] | None:
     return None
 
 
+def _hint_flag(hint: dict | None, key: str) -> bool:
+    return any(k.lower() == key.lower() and bool(v) for k, v in (hint or {}).items())
+
+
 def _hint_box(hint: dict) -> tuple[float, float, float, float] | None:
     for k, v in hint.items():
         if k.lower() == "facebox" and v is not None:
@@ -95,7 +104,7 @@ def find_face(rgb: np.ndarray, hint: dict | None) -> tuple[FaceLandmarks, str]:
     "hint-template". Hint coordinates are in pixels of `rgb`."""
     from avatar.face import template
 
-    faces = [f for f in detect_faces(rgb, max_faces=6) if f.score >= MIN_SCORE or f.score == 0.5]
+    faces = [f for f in detect_faces(rgb, max_faces=6) if f.score >= MIN_SCORE]
     hint = hint or {}
     box = _hint_box(hint)
     eyes = [_hint_points(hint, "LeftEye"), _hint_points(hint, "RightEye")]
@@ -197,6 +206,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         "face_box": [round(float(v) * k, 1) for v in face.box],
         "face_found_by": how,
         "eye_distance_px": round(eye_px, 1),
+        # Hint {"RemoveBackground": true}: frames keep only the person (transparent elsewhere).
+        "remove_background": bool(_hint_flag(hint, "RemoveBackground")),
     }
     renderer = load(folder, meta)
     meta["mouth_closed_at_rest"] = bool(renderer.close_at_rest)
