@@ -49,7 +49,11 @@ class _Seq:
 
 
 class VideoAvatarRenderer(AvatarRenderer):
-    """Renders a built video avatar (see `avatar.build.video`)."""
+    """Renders a built video avatar (see `avatar.build.video`).
+
+    Stateful (the mouth search, the real-lips fade, the playing action): use one renderer per
+    stream or job, and call `render` with increasing `t` (a jump back or a gap over 0.5 s
+    starts a new stretch)."""
 
     def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
         self.meta = meta
