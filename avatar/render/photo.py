@@ -36,7 +36,9 @@ class PhotoRenderer(AvatarRenderer):
         self._actions = list(actions or [])
         src = rig.rgba.copy()
         if remove_background:
-            src[..., 3] = np.minimum(src[..., 3], rig.person_alpha)
+            # A slightly soft cut: the segmenter's hard edge would look jagged when composed.
+            soft = cv2.GaussianBlur(rig.person_alpha, (0, 0), max(0.8, rig.E / 120))
+            src[..., 3] = np.minimum(src[..., 3], soft)
         self._src = np.ascontiguousarray(src)
         if close_mouth_at_rest is None:
             close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
