@@ -335,3 +335,35 @@ def test_avatar_frames_render_in_order_on_one_thread(
     res = render_file(spec, RenderInputs(speech3), tmp_path / "o.mp4", workers=3)
     assert [i for _, i in calls] == list(range(res.frames))
     assert len({t for t, _ in calls}) == 1
+
+
+@pytest.mark.slow
+def test_keyword_plays_a_video_avatars_own_action(tmp_path: Path, speech3: Speech) -> None:
+    from avatar.registry import AvatarBuildError, build_avatar
+    from avatar.video.render import own_action_starts
+    from avatar.video.spec import KeywordAction
+
+    try:
+        build_avatar(
+            "video",
+            Path("/work/shared/media/video/en_talking_female_WDA_KatieHill_000.mp4"),
+            tmp_path / "v",
+            {"actions": {"wave": [5.0, 7.5]}},
+        )
+    except (AvatarBuildError, ImportError) as e:
+        pytest.skip(f"video avatars unavailable here: {e}")
+    keyed = VideoSpec(
+        str(tmp_path / "v"), audio_url="f", keyword_actions=[KeywordAction("人民广场", "wave")]
+    )
+    a, b = FrameRenderer(keyed, RenderInputs(speech3)), FrameRenderer(keyed, RenderInputs(speech3))
+    assert a.own_actions == {"wave"}
+    a.action_starts = own_action_starts(keyed, speech3, a.own_actions)
+    start = int(np.ceil(speech3.cues[1].start * 25))
+    assert a.action_starts == {start: ["wave"]}
+    p = FrameParams()
+    differs = []
+    for i in range(start + 10):
+        fa, fb = a.avatar(p, i), b.avatar(p, i)
+        differs.append(not np.array_equal(fa, fb))
+    assert not any(differs[:start])  # same idle loop until the keyword
+    assert any(differs[start:])  # then the recorded action plays

@@ -62,9 +62,14 @@ class RenderResult:
 
 
 def frame_params(
-    spec: VideoSpec, speech: Speech, n_frames: int, seed: int = 0
+    spec: VideoSpec,
+    speech: Speech,
+    n_frames: int,
+    seed: int = 0,
+    skip_actions: frozenset[str] = frozenset(),
 ) -> list[FrameParams]:
-    """Mouth from the lip-sync tracker, idle life, and keyword actions, for every frame."""
+    """Mouth from the lip-sync tracker, idle life, and keyword actions, for every frame
+    (except the actions in `skip_actions`, which the avatar plays itself)."""
     tracker = make_mouth_tracker(spec.fps)
     if speech.phonemes:
         tracker.push_phonemes(speech.phonemes)
@@ -79,9 +84,20 @@ def frame_params(
     for i in range(n_frames):
         t = i / spec.fps
         while cues and cues[0][0] <= t:
-            actions.start(cues.pop(0)[1], t)
+            name = cues.pop(0)[1]
+            if name not in skip_actions:
+                actions.start(name, t)
         p = idle.params_at(t).with_mouth(mouths[i] if i < len(mouths) else REST_MOUTH)
         out.append(actions.apply(p, t))
+    return out
+
+
+def own_action_starts(spec: VideoSpec, speech: Speech, own: frozenset[str]) -> dict[int, list[str]]:
+    """Frame index → the avatar's own actions (recorded ones) that start at that frame."""
+    out: dict[int, list[str]] = {}
+    for t, name in _action_times(spec, speech):
+        if name in own:
+            out.setdefault(int(np.ceil(t * spec.fps - 1e-6)), []).append(name)
     return out
 
 
@@ -113,6 +129,7 @@ class FrameRenderer:
         module = importlib.import_module(KIND_MODULES[meta["kind"]])
         first: AvatarRenderer = module.load(folder, meta)
         self.renderer = first
+        self.action_starts: dict[int, list[str]] = {}
         mask = None
         if spec.remove_background:
             mask = load_person_mask(folder, meta)
@@ -145,9 +162,19 @@ class FrameRenderer:
             else None
         )
 
+    @property
+    def own_actions(self) -> frozenset[str]:
+        """Actions the renderer plays itself (start_action), e.g. a video avatar's recordings."""
+        if not hasattr(self.renderer, "start_action"):
+            return frozenset()
+        return frozenset(self.renderer.action_names())
+
     def avatar(self, params: FrameParams, index: int) -> np.ndarray:
         """The avatar's RGBA frame (call in frame order, from one thread)."""
-        return self.renderer.render(params, index / self.fps)
+        t = index / self.fps
+        for name in self.action_starts.get(index, ()):
+            self.renderer.start_action(name, t)  # type: ignore[attr-defined]
+        return self.renderer.render(params, t)
 
     def compose(self, avatar: np.ndarray, index: int) -> np.ndarray:
         """The output picture of frame `index` around the avatar (subtitles included)."""
@@ -191,8 +218,10 @@ def render_file(
     t0 = time.perf_counter()
     duration = inputs.speech.duration
     n = max(1, int(np.ceil(duration * spec.fps - 1e-6)))
-    params = frame_params(spec, inputs.speech, n)
     fr = FrameRenderer(spec, inputs)
+    own = fr.own_actions
+    fr.action_starts = own_action_starts(spec, inputs.speech, own)
+    params = frame_params(spec, inputs.speech, n, skip_actions=own)
     tmp = out_path.with_name(out_path.name + ".part")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     enc = VideoEncoder(
