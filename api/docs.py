@@ -27,6 +27,7 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any], prefix: str = "") -> l
             ("minLength", "min length"),
             ("maxLength", "max length"),
             ("maxItems", "max items"),
+            ("multipleOf", "multiple of"),
             ("pattern", "pattern"),
         ):
             if key in prop:

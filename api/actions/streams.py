@@ -68,8 +68,16 @@ class RTCConfigReq(Req):
 
 
 class VideoConfigReq(Req):
-    Width: int | None = Field(None, ge=16, le=1920, multiple_of=2)
-    Height: int | None = Field(None, ge=16, le=2560, multiple_of=2)
+    Width: int | None = Field(
+        None,
+        ge=16,
+        le=1920,
+        multiple_of=2,
+        description="Width×Height ≤ 1920×1080; default by OutputMode",
+    )
+    Height: int | None = Field(
+        None, ge=16, le=2560, multiple_of=2, description="default 1280 (web), 640 (mobile)"
+    )
     Bitrate: int = Field(3_000_000, ge=100_000, le=3_000_000, description="bps")
     Codec: Literal["VP8", "H264"] = Field("VP8", description="extension")
     Fps: int = Field(25, ge=5, le=30, description="extension")
