@@ -156,3 +156,19 @@ async def test_tts_round_trip_mandarin(asr: WhisperASR) -> None:
     pcm = np.concatenate([c.pcm async for c in tts.synthesize(text, voice, SpeechOptions())])
     result = await asr.atranscribe(pcm, "zh")
     assert cer(text, result.text) <= 0.3, result.text
+
+
+def test_prompt_echo_is_dropped() -> None:
+    from agent.asr.whisper import _echoes_prompt
+
+    assert _echoes_prompt("简简体中文。")
+    assert _echoes_prompt("以下是普通话的句子。")
+    assert not _echoes_prompt("中文")  # too short to tell
+    assert not _echoes_prompt("今天天气很好")
+
+
+def test_silence_and_noise_give_no_text(asr: WhisperASR) -> None:
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(AUDIO_RATE * 2) * 2000).astype(np.int16)
+    assert asr.transcribe(np.zeros(AUDIO_RATE, np.int16), "en") == ""
+    assert asr.transcribe(noise, "en") == ""

@@ -111,7 +111,16 @@ class WhisperASR(ASR):
         detected = lang or info.language
         if detected == "zh":
             text = to_simplified(text.replace(" ", ""))
+            if lang == "zh" and _echoes_prompt(text):
+                text = ""  # unintelligible audio makes Whisper repeat its prompt
         return text, detected
+
+
+def _echoes_prompt(text: str) -> bool:
+    """True for a transcript made only of the prompt's characters (4 or more), such as the
+    "简简体中文。" Whisper writes for robotic or garbled Mandarin."""
+    chars = [ch for ch in text if ch.isalnum()]
+    return len(chars) >= 4 and all(ch in ZH_PROMPT for ch in chars)
 
 
 _t2s: Any = None
