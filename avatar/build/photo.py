@@ -162,7 +162,7 @@ def find_face(rgb: np.ndarray, hint: dict | None) -> tuple[FaceLandmarks, str]:
 
 
 def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -> dict[str, Any]:
-    from avatar.face.mask import person_mask
+    from avatar.face.mask import chroma_key_colour, despill, person_mask
 
     t0 = time.monotonic()
     rgba = read_picture(source)
@@ -191,6 +191,10 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
     # A cut-out picture (transparent background): its alpha is the person.
     cut_out = alpha.min() < 250
     mask = (alpha > 127).astype(np.uint8) * 255 if cut_out else person_mask(rgb, points)
+    key = None if cut_out else chroma_key_colour(rgb)
+    if key is not None:
+        work = work.copy()
+        work[..., :3] = despill(rgb, key, mask)
     progress(55)
     folder.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(folder / "source.png"), cv2.cvtColor(work, cv2.COLOR_RGBA2BGRA))
