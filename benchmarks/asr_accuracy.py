@@ -155,6 +155,8 @@ def main() -> None:
             key = f"{lang}_{'cer' if lang == 'zh' else 'wer'}" + (
                 "" if model_name == "base" else "_tiny_en"
             )
+            if source == "poem":
+                key += "_poems"
             if value is not None:
                 scores.setdefault(key, []).append(value)
             latency.setdefault(model_name, []).append(result.compute_seconds)
