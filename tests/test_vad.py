@@ -92,8 +92,10 @@ def test_two_utterances_in_a_mandarin_recitation() -> None:
     events = detect(np.concatenate([pad, speech, pad, pad]), chunk=512 * 3 + 7)
     starts = [t for k, t in events if k == "start"]
     ends = [t for k, t in events if k == "end"]
-    assert len(starts) == len(ends) >= 1
+    # Two lines recited with a pause of about 0.6 s between them: two utterances.
+    assert len(starts) == len(ends) == 2, events
     assert 0.45 <= starts[0] <= 0.8
+    assert ends[0] < starts[1] and 0.5 <= starts[1] - ends[0] <= 0.9
     assert all(s < e for s, e in zip(starts, ends, strict=True))
 
 
