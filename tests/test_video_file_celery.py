@@ -144,8 +144,9 @@ async def test_celery_worker_runs_and_cancels_jobs(cluster, media_url: str) -> N
     runner = CeleryRunner(store, _env(data), broker, notify=notified.append, poll_s=0.2)
     await runner.start()
     try:
-        long_id = await store.create(1, "a1", _spec(avatar, f"{media_url}/{LONG}"))
-        short_id = await store.create(1, "a1", _spec(avatar, f"{media_url}/{SHORT}"))
+        rel = avatar.relative_to(data)  # workers resolve it against their own data dir
+        long_id = await store.create(1, "a1", _spec(rel, f"{media_url}/{LONG}"))
+        short_id = await store.create(1, "a1", _spec(rel, f"{media_url}/{SHORT}"))
         await runner.submit(long_id)
         await runner.submit(short_id)
         # Cancelled mid-render on the worker through the database.

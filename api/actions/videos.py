@@ -269,6 +269,14 @@ async def _prefetch_all(ctx: ActionContext, spec: VideoSpec) -> None:
         raise
 
 
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to the data dir when inside it (workers mount the data dir elsewhere)."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 @action(CreateReq, codes=[DIGITAL_HUMAN_NOT_FOUND, DIGITAL_HUMAN_CONFIG, TIMBRE_NOT_FOUND])
 async def create_video(ctx: ActionContext, req: CreateReq) -> dict:
     """Render a script (Text + TTSConfig) or a recording (AudioUrl) into an MP4 or WebM file,
@@ -296,7 +304,7 @@ async def create_video(ctx: ActionContext, req: CreateReq) -> dict:
     sub = req.Subtitles or SubtitlesReq()
     tts = req.TTSConfig or TTSConfigReq()
     spec = VideoSpec(
-        avatar_folder=str(folder),
+        avatar_folder=_relative(folder, ctx.services.data_dir),
         width=req.Width,
         height=req.Height,
         format=req.Format,

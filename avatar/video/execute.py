@@ -139,6 +139,8 @@ async def _work(
 ) -> dict[str, Any]:
     spec = VideoSpec.from_dict(job.request["spec"])
     spec.validate()
+    # A relative folder is inside the data dir, which may be mounted elsewhere on a worker.
+    spec.avatar_folder = str(env.data_dir / spec.avatar_folder)
     if not (Path(spec.avatar_folder) / "avatar.json").exists():
         raise InputError("the digital human's files are missing")
     with tempfile.TemporaryDirectory(prefix="dh-video-") as tmp:

@@ -66,7 +66,7 @@ class KeywordAction:
 class VideoSpec:
     """Everything a worker needs to render one video file."""
 
-    avatar_folder: str
+    avatar_folder: str  # relative: inside the data dir (which workers may mount elsewhere)
     width: int = 1920
     height: int = 1080
     format: str = "mp4"
