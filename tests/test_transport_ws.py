@@ -138,3 +138,14 @@ async def test_ws_drive_is_heard_and_seen():
         assert max(m for t, m in v.mouths if t0 + 0.3 < t < t0 + 0.9) > 0.5
         await v.client.close()
     await task.stop()
+
+
+async def test_unclaimed_drive_ends_after_its_connect_window():
+    from avatar.transport.ws_drive import WsDriveRegistry
+
+    reg = WsDriveRegistry()
+    rec = Recorder()
+    reg.register("t1", "d1", rec, connect_within_s=0.1)
+    await asyncio.sleep(0.25)
+    assert rec.ended
+    assert reg.claim("d1") == CLOSE_UNKNOWN

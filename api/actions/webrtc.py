@@ -20,7 +20,7 @@ from api.schema import Req, action
 from avatar.transport.hub import TransportHub, hub_from_state
 
 STREAM_ID = r"^[A-Za-z0-9_-]+$"
-WS_TOKEN_TTL_S = 600  # the socket must connect within this; the drive itself has no limit
+WS_TOKEN_TTL_S = 600  # the socket must connect within this (else the drive ends); no limit after
 RTC_WAIT_S = 30.0  # DriveByRTCStream waits this long for the publisher before failing
 
 
@@ -94,7 +94,7 @@ async def drive_by_ws_stream(ctx: ActionContext, req: WsDriveReq) -> dict:
     entry = await live_entry(ctx, req.TaskId)
     source = PushSource()  # 16 kHz: the socket handler resamples 24 kHz input
     drive_id = await add_drive(ctx, entry, "ws", {}, source, interrupt=True)
-    hub.ws_drives.register(entry.task_id, drive_id, source)
+    hub.ws_drives.register(entry.task_id, drive_id, source, connect_within_s=WS_TOKEN_TTL_S)
     token = hub.signer.issue(
         "drive",
         entry.room_id,

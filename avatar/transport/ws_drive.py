@@ -53,7 +53,13 @@ class WsDriveRegistry:
     def __init__(self) -> None:
         self._drives: dict[str, PendingDrive] = {}  # drive_id -> drive
 
-    def register(self, task_id: str, drive_id: str, source: PcmPush) -> PendingDrive:
+    def register(
+        self,
+        task_id: str,
+        drive_id: str,
+        source: PcmPush,
+        connect_within_s: float | None = None,
+    ) -> PendingDrive:
         # A new DriveByWsStream interrupts the task's previous drive: its socket is closed and
         # an unclaimed one can no longer be joined.
         for d in [d for d in self._drives.values() if d.task_id == task_id]:
@@ -62,7 +68,15 @@ class WsDriveRegistry:
                 del self._drives[d.drive_id]
         drive = PendingDrive(task_id, drive_id, source)
         self._drives[drive_id] = drive
+        if connect_within_s is not None:
+            # Nobody connected in time: end the drive instead of leaving it waiting forever.
+            asyncio.get_running_loop().call_later(connect_within_s, self._expire, drive)
         return drive
+
+    def _expire(self, drive: PendingDrive) -> None:
+        if not drive.used and self._drives.get(drive.drive_id) is drive:
+            del self._drives[drive.drive_id]
+            drive.source.end()
 
     def claim(self, drive_id: str) -> PendingDrive | int:
         """The drive for a new connection, or a close code saying why not."""
