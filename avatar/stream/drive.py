@@ -109,10 +109,6 @@ class Drive:
     def ended(self) -> bool:
         return self.status in (DriveStatus.FAILED, DriveStatus.FINISHED, DriveStatus.INTERRUPTED)
 
-    @property
-    def running(self) -> bool:
-        return self._runner is not None
-
     def start(self) -> None:
         """Start pulling the source (idempotent)."""
         if self._runner is None and not self.ended:
@@ -133,16 +129,9 @@ class Drive:
             self._space.set()
         return pcm
 
-    async def cancel(self) -> None:
-        """Stop the source and wait (briefly) for its cleanup."""
-        runner, self._runner = self._runner, None
-        self.fifo.clear()
-        if runner is not None and not runner.done():
-            runner.cancel()
-            await asyncio.wait({runner}, timeout=2.0)
-
     def cancel_soon(self) -> asyncio.Task[None] | None:
-        """Cancel the runner without waiting; returns it so the owner can await it later."""
+        """Stop the source: cancel the runner without waiting; returns it so that the owner
+        can await its cleanup later."""
         runner = self._runner
         self.fifo.clear()
         if runner is not None and not runner.done():
