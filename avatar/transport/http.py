@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -122,7 +123,7 @@ async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response
         log.info("WHEP offer refused: %s", e)
         return _error(400, f"cannot answer this offer: {e}")
     hub.add_viewer(viewer)
-    location = f"/whep/{room_id}/{stream_id}/{viewer.id}"
+    location = f"/whep/{quote(room_id, safe='')}/{quote(stream_id, safe='')}/{viewer.id}"
     return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
 
 
@@ -174,7 +175,7 @@ async def whip_offer(room_id: str, stream_id: str, request: Request) -> Response
         log.info("WHIP offer refused: %s", e)
         return _error(400, f"cannot answer this offer: {e}")
     hub.add_publisher(publisher)
-    location = f"/whip/{room_id}/{stream_id}/{publisher.id}"
+    location = f"/whip/{quote(room_id, safe='')}/{quote(stream_id, safe='')}/{publisher.id}"
     return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
 
 
