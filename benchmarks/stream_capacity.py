@@ -17,6 +17,11 @@ Prints progress to stderr and a final JSON line
 server, so the count is a lower bound for a server with remote viewers.
 
     nice python benchmarks/stream_capacity.py --max-streams 12 [--size 512] [--codec VP8]
+
+--transport-only measures the transport alone: the server process holds test-pattern tasks
+(no avatar rendering; avatar/transport/pattern.py) speaking a WAV in a loop, with
+--media-workers N viewers' worker processes (DH_MEDIA_WORKERS), so the cost of WebRTC can be
+told apart from the cost of rendering.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import functools
 import http.server
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +61,20 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_seconds_tree(pid: int) -> float:
+    """CPU time of a process and of its children (media workers)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                total += (int(stat[11]) + int(stat[12])) / TICK
+    return total
 
 
 class Counter:
@@ -154,7 +174,49 @@ async def add_stream(api: ApiClient, args, n: int, audio_url: str) -> tuple[str,
     return task_id, c
 
 
-async def run(args, api: ApiClient, server_pid: int | None, audio_url: str) -> dict:
+PATTERN_SECRET = "capacity-benchmark"
+
+
+async def serve_patterns(args) -> None:
+    """--serve-pattern: the server process of --transport-only (prints its URL, runs until
+    stdin closes)."""
+    import soundfile as sf
+
+    from avatar.transport.pattern import PushPcmSource
+    from avatar.transport.testing import pattern_task, serve, transport_app
+
+    pcm = sf.read(SPEECH, dtype="int16")[0]
+    tasks = [
+        pattern_task(
+            codec=args.codec, size=args.size, fps=args.fps, bitrate=args.bitrate, stream=f"cap{n}"
+        )
+        for n in range(1, args.max_streams + 1)
+    ]
+    app = transport_app(PATTERN_SECRET, *tasks, media_workers=args.media_workers)
+    for t in tasks:
+        await t.start()
+        src = PushPcmSource()
+        for _ in range(40):  # 8 minutes of speech, back to back
+            src.push(pcm)
+        src.end()
+        t.enqueue("speech", src)
+    async with serve(app) as base:
+        print(base, flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the parent closes the pipe
+    for t in tasks:
+        await t.stop()
+
+
+async def add_pattern_stream(base: str, args, n: int) -> tuple[None, Counter]:
+    from avatar.transport.tokens import TokenSigner
+
+    token = TokenSigner(PATTERN_SECRET).issue("play", "room1", f"cap{n}")
+    c = Counter(args.fps)
+    await c.client.connect(f"{base}/whep/room1/cap{n}", token)
+    return None, c
+
+
+async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
     configure_ice("127.0.0.1")
     streams: list[tuple[str, Counter]] = []
     steps = []
@@ -163,17 +225,20 @@ async def run(args, api: ApiClient, server_pid: int | None, audio_url: str) -> d
     try:
         for n in range(1, args.max_streams + 1):
             try:
-                streams.append(await add_stream(api, args, n, audio_url))
-            except RuntimeError as e:
+                if args.transport_only:
+                    streams.append(await add_pattern_stream(api, args, n))
+                else:
+                    streams.append(await add_stream(api, args, n, audio_url))
+            except Exception as e:
                 log(f"cannot add stream {n}: {e}")
                 break
             await asyncio.sleep(args.warm_s)
             t0 = time.monotonic()
-            s0 = cpu_seconds(server_pid) if server_pid else 0.0
+            s0 = cpu_seconds_tree(server_pid) if server_pid else 0.0
             v0 = cpu_seconds(os.getpid())
             await asyncio.sleep(args.measure_s)
             t1 = time.monotonic()
-            server_cores = (cpu_seconds(server_pid) - s0) / (t1 - t0) if server_pid else None
+            server_cores = (cpu_seconds_tree(server_pid) - s0) / (t1 - t0) if server_pid else None
             viewer_cores = (cpu_seconds(os.getpid()) - v0) / (t1 - t0)
             per = [c.window(t0, t1) for _, c in streams]
             worst_missing = max(p["missing_pct"] for p in per)
@@ -198,14 +263,17 @@ async def run(args, api: ApiClient, server_pid: int | None, audio_url: str) -> d
         for task_id, c in streams:
             with contextlib.suppress(Exception):
                 await c.client.close()
-            with contextlib.suppress(Exception):
-                await call(api, "StopDigitalHumanStreamTask", {"TaskId": task_id})
+            if task_id is not None:
+                with contextlib.suppress(Exception):
+                    await call(api, "StopDigitalHumanStreamTask", {"TaskId": task_id})
     return {
         "streams": best,
         "cpu_per_stream": round(100 * best_cpu, 1) if best_cpu is not None else None,
         "size": args.size,
         "fps": args.fps,
         "codec": args.codec,
+        "mode": "transport only" if args.transport_only else "full server",
+        "media_workers": args.media_workers,
         "steps": steps,
     }
 
@@ -230,8 +298,32 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra environment for the server this script starts",
     )
+    p.add_argument("--transport-only", action="store_true", help="test-pattern tasks, no avatar")
+    p.add_argument("--media-workers", type=int, default=0, help="DH_MEDIA_WORKERS of the server")
+    p.add_argument("--serve-pattern", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    env = {"DH_ICE_HOST_ADDRESSES": "127.0.0.1", "DH_MAX_LIVE_TASKS": str(args.max_streams)}
+    if args.serve_pattern:
+        from avatar.transport.ice import configure_ice as _configure
+
+        _configure("127.0.0.1")
+        asyncio.run(serve_patterns(args))
+        return
+    if args.transport_only:
+        cmd = [sys.executable, __file__, "--serve-pattern", *sys.argv[1:]]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            base = proc.stdout.readline().strip()
+            result = asyncio.run(run(args, base, proc.pid, ""))
+        finally:
+            proc.stdin.close()
+            proc.wait(30)
+        print(json.dumps(result))
+        return
+    env = {
+        "DH_ICE_HOST_ADDRESSES": "127.0.0.1",
+        "DH_MAX_LIVE_TASKS": str(args.max_streams),
+        "DH_MEDIA_WORKERS": str(args.media_workers),
+    }
     env.update(kv.split("=", 1) for kv in args.server_env)
     with (
         tempfile.TemporaryDirectory() as tmp,

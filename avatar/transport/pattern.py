@@ -95,7 +95,6 @@ class PatternTask:
             else None
         )
         self.drive_log: list[tuple[str, DriveStatus]] = []
-        self.mouth_by_chunk: dict[int, float] = {}
 
     # ---- LiveTask ----
 
@@ -163,12 +162,13 @@ class PatternTask:
             chunk = AudioChunk(index=index, pcm=pcm, drive_id=self._drive_id)
             for s in list(self._sinks):
                 s.on_audio(chunk)
-            # A video frame is due when its time has come on the same clock.
+            # A video frame is due when its time has come on the same clock (drawn only when
+            # someone watches).
             while next_frame * 1000 / fps <= index * CHUNK_MS:
-                frame = VideoFrame(index=next_frame, rgba=self._draw(next_frame, mouth))
-                self.mouth_by_chunk[index] = mouth
-                for s in list(self._sinks):
-                    s.on_video(frame)
+                if self._sinks:
+                    frame = VideoFrame(index=next_frame, rgba=self._draw(next_frame, mouth))
+                    for s in list(self._sinks):
+                        s.on_video(frame)
                 next_frame += 1
             index += 1
 
