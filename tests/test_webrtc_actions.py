@@ -11,6 +11,8 @@ from avatar.transport.tokens import TokenSigner
 from settings import Settings
 from tests.support import TEST_APP_ID, TEST_SECRET, sign_query
 
+pytestmark = pytest.mark.slow  # the app's lifespan loads the voices
+
 
 @pytest.fixture
 def client(tmp_path):
