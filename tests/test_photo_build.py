@@ -134,6 +134,7 @@ def test_hint_rescues_a_stylised_face(tmp_path: Path) -> None:
         build_avatar("photo", src, tmp_path / "f2", {"LeftEye": [196, 230]})
 
 
+@pytest.mark.slow
 def test_partial_hint_picks_a_face(tmp_path: Path, astronaut: np.ndarray) -> None:
     two = _write(tmp_path / "two.png", np.concatenate([astronaut, astronaut], 1))
     meta = build_avatar("photo", two, tmp_path / "p", {"Kind": "photo", "Mouth": [225, 160]})
