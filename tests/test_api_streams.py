@@ -3,9 +3,13 @@ documented errors, StreamId uniqueness, the live-task limit, TTL and MaxIdleTime
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Iterator
 
+import cv2
+import numpy as np
 import pytest
 
 from api.errors import (
@@ -14,10 +18,11 @@ from api.errors import (
     INVALID_PARAMETER,
     STREAM_ID_IN_USE,
     TASK_NOT_FOUND,
+    TASK_NOT_STARTED,
     TASK_STOPPED,
     TIMBRE_NOT_FOUND,
 )
-from tests.support import ApiClient, InProcessApp, serve_directory
+from tests.support import MEDIA, ApiClient, InProcessApp, serve_directory
 
 SMALL = {"Width": 360, "Height": 640}
 
@@ -260,4 +265,88 @@ def test_tts_config_is_honoured(api: InProcessApp, timbre: str) -> None:
 
     normal, fast = play(0), play(500)
     assert fast < 0.7 * normal, (normal, fast)
+    stop(c, task_id)
+
+
+class _SlowMissing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        time.sleep(2.0)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_init_states_and_assets(api: InProcessApp, timbre: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Status 1 while the scene's assets download (drives → 400000006), 2 with a FailReason
+    when an asset cannot be fetched, 3 with a working background and decoration."""
+    c = api.client
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowMissing)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        slow = f"http://127.0.0.1:{httpd.server_address[1]}/bg.png"
+        task_id = c.ok(
+            "CreateDigitalHumanStreamTask", create_body("init", Assets=[{"AssetUrl": slow}])
+        )["TaskId"]
+        assert c.ok("GetDigitalHumanStreamTaskStatus", {"TaskId": task_id})["Status"] == 1
+        listed = c.ok("QueryDigitalHumanStreamTasks", {})["TaskList"]
+        assert {"TaskId": task_id, "Status": 1}.items() <= next(
+            t for t in listed if t["TaskId"] == task_id
+        ).items()
+        text = {"TaskId": task_id, "Text": "hi", "TTSConfig": {"TimbreId": timbre}}
+        assert c.call("DriveByText", text)["Code"] == TASK_NOT_STARTED
+        d = c.wait(
+            "GetDigitalHumanStreamTaskStatus", {"TaskId": task_id}, lambda d: d["Status"] != 1
+        )
+        assert (
+            d["Status"] == 2
+            and "Assets[0].AssetUrl" in d["FailReason"]
+            and "404" in d["FailReason"]
+        ), d
+        assert c.call("StopDigitalHumanStreamTask", {"TaskId": task_id})["Code"] == TASK_STOPPED
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    (tmp_path / "bg.png").symlink_to(MEDIA / "images" / "astronaut.png")
+    with serve_directory(tmp_path) as base:
+        assets = [
+            {"AssetType": 1, "AssetUrl": f"{base}/bg.png"},
+            {
+                "AssetUrl": f"{base}/bg.png",
+                "Layout": {"Left": 10, "Top": 10, "Width": 64, "Height": 64, "Layer": 2},
+            },
+        ]
+        task_id = start_task(c, "assets", Assets=assets)
+    # The picture really has the decoration where its Layout says (in front of the avatar).
+    frames: list = []
+
+    class Sink:
+        def on_video(self, frame) -> None:  # type: ignore[no-untyped-def]
+            frames.append(frame.rgba)
+
+        def on_audio(self, chunk) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def on_event(self, message) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def on_close(self) -> None:
+            pass
+
+    task = api.services.live.get(task_id)
+    api.http.portal.call(task.add_sink, Sink())
+    deadline = time.monotonic() + 10
+    while not frames and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert frames, "no frame came out"
+    frame = frames[-1]
+    assert frame.shape == (640, 360, 4)
+    ref = cv2.resize(
+        cv2.cvtColor(cv2.imread(str(MEDIA / "images" / "astronaut.png")), cv2.COLOR_BGR2RGB),
+        (64, 64),
+    )
+    diff = np.abs(frame[10:74, 10:74, :3].astype(int) - ref.astype(int)).mean()
+    assert diff < 25, diff
     stop(c, task_id)
