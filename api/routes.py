@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
 from api.docs import actions_html, actions_json
 
@@ -67,6 +67,11 @@ async def get_action_preview(dh_id: str, name: str, request: Request) -> FileRes
     if path is None:
         raise HTTPException(404)
     return FileResponse(path, media_type="image/gif")
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs_index() -> RedirectResponse:
+    return RedirectResponse("/docs/actions")
 
 
 @router.get("/docs/actions", include_in_schema=False)
