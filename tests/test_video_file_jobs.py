@@ -128,7 +128,8 @@ async def test_job_runs_fails_cleanly_and_worker_survives(setup, media_url: str)
 @pytest.mark.slow
 async def test_cancel_mid_render_and_while_queued(setup, media_url: str) -> None:  # type: ignore[no-untyped-def]
     store, env, avatar = setup
-    runner = InProcessRunner(store, env, workers=1)
+    notified: list[JobView] = []
+    runner = InProcessRunner(store, env, workers=1, notify=notified.append)
     await runner.start()
     try:
         first = await store.create(1, "a1", _spec(avatar, f"{media_url}/{LONG}"))
@@ -137,8 +138,9 @@ async def test_cancel_mid_render_and_while_queued(setup, media_url: str) -> None
         await runner.submit(second)
         await _wait(store, first, lambda j: j.status == jobs.RENDERING and j.progress >= 20)
         assert (await store.cancel(second)) == jobs.QUEUED
+        await runner.cancel(second, was_queued=True)
         assert (await store.cancel(first)) == jobs.RENDERING
-        await runner.cancel(first)
+        await runner.cancel(first, was_queued=False)
         t = time.monotonic()
         job = await _wait(store, first, lambda j: not runner._cancels)
         assert time.monotonic() - t < 3
@@ -147,6 +149,11 @@ async def test_cancel_mid_render_and_while_queued(setup, media_url: str) -> None
         job2 = await store.get(second)
         assert job2 and job2.status == jobs.CANCELLED and job2.result["attempts"] == 0
         assert not list(env.videos_dir.glob("*"))  # neither a file nor a partial one
+        # One notification each, the queued one at once.
+        assert [(j.id, j.status) for j in notified] == [
+            (second, jobs.CANCELLED),
+            (first, jobs.CANCELLED),
+        ]
     finally:
         await runner.close()
 

@@ -394,7 +394,7 @@ async def cancel_video(ctx: ActionContext, req: JobReq) -> dict:
     vj = await _jobs(ctx)
     before = await vj.store.cancel(job.id)
     if before in (jobs.QUEUED, jobs.RENDERING):
-        await vj.runner.cancel(job.id)
+        await vj.runner.cancel(job.id, was_queued=before == jobs.QUEUED)
         if before == jobs.QUEUED:
             drop_inputs(ctx.services.data_dir, job)
     job = await _get(ctx, req.VideoTaskId)

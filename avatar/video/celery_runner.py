@@ -59,8 +59,8 @@ class CeleryRunner(JobRunner):
         self._watched.add(job_id)
         await self._send(job_id)
 
-    async def cancel(self, job_id: str) -> None:
-        """Nothing to send: the worker's heartbeat sees status 5."""
+    async def cancel(self, job_id: str, was_queued: bool) -> None:
+        """Nothing to send: the worker's heartbeat sees status 5, the watcher notifies."""
 
     async def _watch(self) -> None:
         last_stale_check = 0.0

@@ -51,8 +51,9 @@ class JobRunner(ABC):
         """A new job was stored with status 1: run it when a worker is free."""
 
     @abstractmethod
-    async def cancel(self, job_id: str) -> None:
-        """The job was set to status 5 in the database: stop its work as soon as possible."""
+    async def cancel(self, job_id: str, was_queued: bool) -> None:
+        """The job was set to status 5 in the database: stop its work as soon as possible.
+        `was_queued`: it had not started, so it never will (its notification is due now)."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -131,7 +132,11 @@ class InProcessRunner(JobRunner):
     async def submit(self, job_id: str) -> None:
         self._queue.put_nowait(job_id)
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str, was_queued: bool) -> None:
+        if was_queued:
+            # Its id is still in the queue; the claim will refuse it, so nobody else notifies.
+            self._notify(await self.store.get(job_id))
+            return
         ev = self._cancels.get(job_id)
         if ev is not None:
             # The heartbeat would see status 5 within a beat; this stops the frames now.
