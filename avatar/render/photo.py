@@ -64,15 +64,18 @@ class PhotoRenderer(AvatarRenderer):
             [gap, close, press, rnd, smile, min(max(p.brow_raise, -0.5), 1.0)], np.float32
         )
         corner = r.E * (0.07 * m.lip_width + 0.045 * smile) - 0.28 * r.w_o * rnd
-        roll = math.radians(p.head_roll)
+        # A photo holds only a few degrees of turn before the warp shows: clamp the head.
+        roll = math.radians(min(max(p.head_roll, -10.0), 10.0))
+        yaw = math.radians(min(max(p.head_yaw, -12.0), 12.0))
+        pitch = math.radians(min(max(p.head_pitch, -10.0), 10.0))
         body = np.array(
             [
                 p.head_dx * r.face_h,
                 p.head_dy * r.face_h,
                 math.cos(roll) - 1,
                 -math.sin(roll),
-                math.sin(math.radians(p.head_yaw)),
-                math.sin(math.radians(p.head_pitch)),
+                math.sin(yaw),
+                math.sin(pitch),
                 p.breath * 0.03 * r.E,
                 -math.radians(1.2) * p.sway,
             ],
@@ -296,7 +299,11 @@ class PhotoRenderer(AvatarRenderer):
         )  # fmt: skip
         n = len(r.inner_upper)
         lips = moved[3 : 3 + 2 * n]
-        teeth_line = moved[3 + 2 * n :]
+        # Teeth: height from where the lips meet at rest (fixed to the skull), width from the
+        # lips now (a wide mouth shows more teeth).
+        rest = moved[3 + 2 * n :]
+        va = r.frame.v_axis
+        teeth_line = lips[:n] + ((rest - lips[:n]) @ va)[:, None] * va[None, :]
         # A source whose lips stay parted at rest keeps its own mouth until it opens further.
         gap = float(np.max((lips[n:] - lips[:n]) @ r.frame.v_axis))
         shown = 0.0 if self.close_at_rest else r.rest_gap

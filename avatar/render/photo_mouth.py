@@ -87,12 +87,13 @@ def draw_mouth_interior(
     c0 = line[len(line) // 2]
     lip_y = np.interp(xx, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else yy * 0
     dy = np.clip((yy - lip_y) / (0.04 * unit + 1), 0, 1)
-    side = np.clip(np.abs(xx - c0[0]) / (0.42 * mouth_w + 1), 0, 1)
-    rel_x = (xx - c0[0]) / (0.76 * mouth_w + 1) + 0.5
+    teeth_w = float(np.linalg.norm(line[-1] - line[0])) + 1.0
+    side = np.clip(np.abs(xx - c0[0]) / (0.5 * teeth_w), 0, 1)
+    rel_x = (xx - c0[0]) / teeth_w + 0.5
     gaps = 1 - 0.08 * np.abs(np.cos(np.pi * (rel_x - 0.5) * 6.0)) ** 24
     shade = (0.55 + 0.45 * dy) * (1 - 0.5 * side**2) * gaps
     # The side teeth turn away into the dark of the mouth.
-    fade = np.clip((1.0 - side) / 0.35, 0, 1)
+    fade = np.clip((1.0 - side) / 0.3, 0, 1)
     ta = ta * (fade * fade * (3 - 2 * fade))[..., None]
     tcol = look.teeth * shade[..., None]
     col = col * (1 - ta) + tcol * ta
