@@ -7,9 +7,11 @@ cost is one small blend.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +108,12 @@ class SubtitleOverlay:
         per_line = max(8, int(max_w / (self.font_size * (1.0 if _any_cjk(cues) else 0.55))))
         self.cues = [c for cue in cues for c in split_long_cue(cue, 2 * per_line)]
         self._max_w = max_w
-        self._patches: dict[int, tuple[np.ndarray, int, int]] = {}
+        # Drawn cues, the last few only (cues come in order); FreeType is not thread-safe, so
+        # one lock covers drawing and the cache.
+        self._patches: collections.OrderedDict[int, tuple[np.ndarray, int, int]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
 
     def band(self) -> tuple[int, int]:
         """Rows [top, bottom) the subtitles can touch."""
@@ -124,9 +131,12 @@ class SubtitleOverlay:
         i = self.cue_at(t)
         if i is None:
             return
-        patch = self._patches.get(i)
-        if patch is None:
-            patch = self._patches[i] = self._draw(self.cues[i].text)
+        with self._lock:
+            patch = self._patches.get(i)
+            if patch is None:
+                patch = self._patches[i] = self._draw(self.cues[i].text)
+                while len(self._patches) > 4:
+                    self._patches.popitem(last=False)
         pm, x, y = patch
         _over_at(frame, pm, x, y)
 
