@@ -35,7 +35,7 @@ async def test_streams_tokens_with_first_token_delay() -> None:
             pieces.append((time.perf_counter() - t0, piece))
         assert "".join(p for _, p in pieces) == "Hello there. How are you today?"
         assert len(pieces) == 6  # streamed token by token, not in one piece
-        assert 0.3 <= pieces[0][0] < 1.5
+        assert 0.3 <= pieces[0][0] < 3.0
         assert client.last_first_token_s is not None and client.last_first_token_s >= 0.3
         sent = fake.stats.requests[0]
         assert sent["stream"] is True and sent["model"] == "fake-model"
@@ -72,7 +72,7 @@ async def test_cancel_stops_the_stream_on_the_server() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await asyncio.to_thread(fake.wait_cancelled, 1, 3.0), "server kept streaming"
-        assert time.perf_counter() - t0 < 1.0
+        assert time.perf_counter() - t0 < 2.0
         assert fake.stats.completed == 0 and len(received) < 50
 
 
