@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -42,8 +43,10 @@ class Fetcher:
         max_bytes: int,
         timeout_s: float,
         local_file: Callable[[str], Path | None] | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.allow_private = allow_private
+        self._verify = verify  # TLS verification (tests pass a context trusting their own CA)
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
         self._local_file = local_file
@@ -71,7 +74,8 @@ class Fetcher:
                 yield chunk
             return
         deadline = time.monotonic() + self.timeout_s
-        async with httpx.AsyncClient(timeout=httpx.Timeout(min(10.0, self.timeout_s))) as client:
+        timeout = httpx.Timeout(min(10.0, self.timeout_s))
+        async with httpx.AsyncClient(timeout=timeout, verify=self._verify) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 parts = urlsplit(url)
                 if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -156,3 +156,56 @@ async def test_streamed_before_the_end(base: str) -> None:
     assert b"".join(c for _, c in arrivals) == b"first-last"
     assert arrivals[0][1] == b"first" and arrivals[0][0] < 1.0  # before the rest was sent
     assert arrivals[-1][0] >= 1.4
+
+
+async def test_https_checked_by_name_while_connecting_to_the_checked_address(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The connection goes to the resolved address, yet TLS verifies the URL's host name
+    (a certificate for "localhost" only, no IP in it)."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp_path / "c.pem", tmp_path / "k.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(certfile, keyfile)
+    httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        trust = ssl.create_default_context(cafile=str(certfile))
+        f = allowed(verify=trust)
+        assert await f.read(f"https://localhost:{port}/ok") == b"hello"
+        # By address, the name check fails: the certificate does not name 127.0.0.1.
+        with pytest.raises(FetchError):
+            await f.read(f"https://127.0.0.1:{port}/ok")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
