@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 
 
-def _tts_registry():  # type: ignore[no-untyped-def]
+def _tts_registry(settings: Settings):  # type: ignore[no-untyped-def]
     from agent.tts.registry import TTSRegistry
 
     try:
         from agent.tts.registry import default_registry
 
-        return default_registry(threads=1)
+        return default_registry(
+            threads=1, online=settings.tts_online, cache_dir=Path(settings.data_dir) / "models"
+        )
     except Exception:
         log.exception("no TTS voices: DriveByText will answer 400000004")
         return TTSRegistry([])
@@ -68,7 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter=RateLimiter(settings.rate_limit_per_second),
         live=live,
         callbacks=callbacks,
-        tts=_tts_registry(),
+        tts=_tts_registry(settings),
         events=events,
         fetcher=Fetcher(
             settings.allow_private_urls,
@@ -86,6 +88,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from api.timbres import sync_timbres
 
     await sync_timbres(services)
+    if hasattr(services.tts, "preload"):
+        # Load the default voices in the background: the first drive must not wait for them.
+        services.spawn(services.tts.preload(), "tts-preload")
     if settings.builtin_avatar:
         await ensure_builtin_avatar(services)
     hooked = [m for m in action_modules() if hasattr(m, "on_startup") or hasattr(m, "on_shutdown")]
@@ -119,10 +124,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _extra_routers(app: FastAPI) -> None:
     """Routers of other parts, mounted when they import: WebRTC WHEP/WHIP and the WebSocket
-    drive (avatar.transport.http), the conversation WebSocket (agent.http)."""
+    drive (avatar.transport.http), the conversation WebSocket (agent.http), the browser pages'
+    sessions and studio (webapp.routes)."""
     import importlib
 
-    for module_name in ("avatar.transport.http", "agent.http"):
+    for module_name in ("avatar.transport.http", "agent.http", "webapp.routes"):
         try:
             router = importlib.import_module(module_name).router
         except ImportError as e:
