@@ -23,6 +23,8 @@ from api.services import Services
 
 log = logging.getLogger(__name__)
 
+MAX_JSON_BYTES = 1024 * 1024  # action bodies are small (a Text is at most 1800 characters)
+
 
 def envelope(
     request_id: str, code: int = 0, message: str = "success", data: dict | None = None
@@ -34,10 +36,15 @@ async def _body(request: Request) -> dict:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         return {}  # the handler reads the form itself (Upload)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise ApiError(BODY_UNREADABLE, f"HTTP body unreadable: larger than {MAX_JSON_BYTES} bytes")
     try:
         raw = await request.body()
     except Exception:
         raise ApiError(BODY_UNREADABLE) from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise ApiError(BODY_UNREADABLE, f"HTTP body unreadable: larger than {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         return {}
     try:
