@@ -66,7 +66,7 @@ def test_rest_frame_is_the_source(avatar_dir: Path, renderer: PhotoRenderer) -> 
     oval_x = pts[[234, 454], 0]
     assert ys.min() >= pts[[145, 374], 1].max() and ys.max() <= pts[152, 1] + 0.5 * renderer.rig.E
     e = renderer.rig.E
-    assert xs.min() >= oval_x.min() - 0.15 * e and xs.max() <= oval_x.max() + 0.15 * e
+    assert xs.min() >= oval_x.min() - 0.25 * e and xs.max() <= oval_x.max() + 0.25 * e
     assert diff.mean() < 0.5
     # The landmark model still sees the same face: points within 2 % of the eye distance.
     moved = np.linalg.norm(_face(frame.astype(np.uint8)).points - renderer.rig.points, axis=1)
@@ -75,10 +75,14 @@ def test_rest_frame_is_the_source(avatar_dir: Path, renderer: PhotoRenderer) -> 
 
 
 def test_pixels_outside_the_person_never_move(avatar_dir: Path, renderer: PhotoRenderer) -> None:
+    """The background is still: the person moves as a layer over it and can only cover (or
+    uncover) it within its reach of the outline; every pixel farther away is the source's."""
     source = cv2.cvtColor(
         cv2.imread(str(avatar_dir / "source.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA
     )
-    outside = cv2.imread(str(avatar_dir / "mask.png"), cv2.IMREAD_GRAYSCALE) <= 127
+    person = (cv2.imread(str(avatar_dir / "mask.png"), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8)
+    reach = int(np.ceil(renderer.rig.reach)) + 3
+    outside = cv2.dilate(person, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) == 0
     assert 0.05 < outside.mean() < 0.9
     rng = np.random.default_rng(5)
     for _ in range(6):

@@ -34,12 +34,18 @@ class PhotoRenderer(AvatarRenderer):
         self.rig = rig
         self.size = (rig.w, rig.h)
         self._actions = list(actions or [])
-        src = rig.rgba.copy()
+        # The person layer, premultiplied (hard-edged: at rest it reproduces the picture
+        # exactly), and the still plate behind it.
+        alpha = np.minimum(rig.rgba[..., 3], rig.layer_alpha)
+        self._person = _premultiplied(rig.rgba, alpha)
+        self._remove_background = remove_background
         if remove_background:
-            # A slightly soft cut: the segmenter's hard edge would look jagged when composed.
+            # A slightly soft cut for composing over other backgrounds.
             soft = cv2.GaussianBlur(rig.person_alpha, (0, 0), max(0.8, rig.E / 120))
-            src[..., 3] = np.minimum(src[..., 3], soft)
-        self._src = np.ascontiguousarray(src)
+            self._person = _premultiplied(rig.rgba, np.minimum(rig.rgba[..., 3], soft))
+            self._plate = np.zeros_like(rig.rgba)
+        else:
+            self._plate = np.ascontiguousarray(rig.plate)
         if close_mouth_at_rest is None:
             close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
         self.close_at_rest = close_mouth_at_rest
@@ -165,7 +171,7 @@ class PhotoRenderer(AvatarRenderer):
     # --- body helpers --------------------------------------------------------------------------
 
     def _body_at(self, grid: np.ndarray, pts: np.ndarray) -> np.ndarray:
-        """Backward body displacement (with the outline fade) at image points, bilinear."""
+        """Backward body displacement at image points, bilinear."""
         r = self.rig
         x0, y0 = r.body_origin
         c = r.body_cell
@@ -179,10 +185,7 @@ class PhotoRenderer(AvatarRenderer):
             + grid[iy + 1, ix] * (1 - fx) * fy
             + grid[iy + 1, ix + 1] * fx * fy
         )
-        rx0, ry0 = r.roi[0], r.roi[1]
-        mx = np.clip(np.round(pts[:, 0]).astype(int) - rx0, 0, r.m_in.shape[1] - 1)
-        my = np.clip(np.round(pts[:, 1]).astype(int) - ry0, 0, r.m_in.shape[0] - 1)
-        return d * r.m_in[my, mx][:, None]
+        return d
 
     def _forward_body(self, grid: np.ndarray, pts: np.ndarray) -> np.ndarray:
         """Output positions of source points: solve x + d(x) = p by fixed-point iteration."""
@@ -277,26 +280,21 @@ class PhotoRenderer(AvatarRenderer):
                 ay0 - my0 : ay1 - my0, ax0 - mx0 : ax1 - mx0
             ]
         self._paste(dense, fd, r.face_grid.box, head)
-        mapxy = cv2.multiply(dense, r.m_in2)
-        # Large head motions would read across the person's outline and pull the background
-        # in: shorten such reads to the room left inside the outline.
-        mag = cv2.magnitude(mapxy[..., 0], mapxy[..., 1])
-        over = mag > r.room
-        if over.any():
-            k = np.where(over, r.room / np.maximum(mag, 1e-6), 1.0).astype(np.float32)
-            mapxy *= k[..., None]
+        mapxy = dense
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
         if blink > 0.0 or params.gaze_x != 0.0 or params.gaze_y != 0.0:
             for k, eye in enumerate(r.eyes):
                 shift = moved[1 + k] - eye.origin
                 self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
-        frame = self._src.copy()
+        frame = self._plate.copy()
         ys, xs = self._roi_slices
-        cv2.remap(
-            self._src, mapxy, None, cv2.INTER_LINEAR, dst=frame[ys, xs],
-            borderMode=cv2.BORDER_REPLICATE,
-        )  # fmt: skip
+        person = cv2.remap(
+            self._person, mapxy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        _over(frame[ys, xs], person)
+        if self._remove_background:
+            frame = _straight(frame)
         n = len(r.inner_upper)
         lips = moved[3 : 3 + 2 * n]
         # Teeth: height from where the lips meet at rest (fixed to the skull), width from the
@@ -326,3 +324,24 @@ class PhotoRenderer(AvatarRenderer):
         dense[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] += fd[
             y0 - sy - fy0 : y1 - sy - fy0, x0 - sx - fx0 : x1 - sx - fx0
         ]
+
+
+def _premultiplied(rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    out = rgba.copy()
+    out[..., 3] = alpha
+    a4 = cv2.merge([alpha, alpha, alpha, np.full_like(alpha, 255)])
+    return np.ascontiguousarray(cv2.multiply(out, a4, scale=1.0 / 255.0))
+
+
+def _over(dst: np.ndarray, src_pm: np.ndarray) -> None:
+    """dst (straight, opaque or transparent plate) = premultiplied src over dst, in place."""
+    inv = 255 - src_pm[..., 3]
+    inv4 = cv2.merge([inv, inv, inv, inv])
+    dst[...] = cv2.add(src_pm, cv2.multiply(dst, inv4, scale=1.0 / 255.0))
+
+
+def _straight(rgba_pm: np.ndarray) -> np.ndarray:
+    """Premultiplied -> straight alpha (for the cut-out frames)."""
+    a = rgba_pm[..., 3]
+    a4 = cv2.merge([a, a, a, np.full_like(a, 255)])
+    return cv2.divide(rgba_pm, a4, scale=255.0)

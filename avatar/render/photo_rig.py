@@ -127,20 +127,25 @@ class PhotoRig:
         if len(xs) == 0:
             binary[:] = 1
             ys, xs = np.nonzero(binary)
-        self.person_alpha = mask
+        self.person_alpha = binary * 255
+        # The layer that moves takes a few pixels past the segmenter's edge, so the picture's
+        # soft outline moves with the person instead of staying behind as a ghost line.
+        grown = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        self.layer_alpha = grown * 255
         # Distance inside the person, with the picture's edges counted as inside: a body cut
         # by the frame may move at the frame's edge.
         pad = 1
         padded = cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
-        fall = max(3.0, 0.22 * E)  # must exceed the largest displacement near the outline
-        m_in = smoothstep(0.0, fall, dist - 1.0).astype(np.float32)
-        x0, y0 = max(int(xs.min()) - 2, 0), max(int(ys.min()) - 2, 0)
-        x1, y1 = min(int(xs.max()) + 3, self.w), min(int(ys.max()) + 3, self.h)
+        # The person is a layer that moves over a still background plate. Where it moves away
+        # from its outline the plate shows what was behind it: inpainted from the background
+        # around, within `reach` of the outline (the largest motion there).
+        self.reach = reach = max(4.0, 0.3 * E)
+        self.plate = self._plate(grown, dist, reach)
+        r = int(np.ceil(reach)) + 2
+        x0, y0 = max(int(xs.min()) - r, 0), max(int(ys.min()) - r, 0)
+        x1, y1 = min(int(xs.max()) + r + 1, self.w), min(int(ys.max()) + r + 1, self.h)
         self.roi = (x0, y0, x1, y1)
-        self.m_in = np.ascontiguousarray(m_in[y0:y1, x0:x1])
-        # Room to move: a pixel may read at most this far, so no read crosses the outline.
-        self.room = np.ascontiguousarray(0.9 * np.clip(dist[y0:y1, x0:x1] - 0.5, 0, None))
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.identity = np.ascontiguousarray(np.stack([gx, gy], -1))
         self.person_bottom = float(ys.max())
@@ -195,7 +200,25 @@ class PhotoRig:
         self.body_bases_flat = self.body_bases.reshape(len(bases), -1)
         self.body_cell = cell
         self.body_origin = (float(x0), float(y0))
-        self.m_in2 = np.ascontiguousarray(np.repeat(self.m_in[..., None], 2, -1))
+
+    def _plate(self, binary: np.ndarray, dist: np.ndarray, reach: float) -> np.ndarray:
+        """The picture with the person's outer band replaced by inpainted background."""
+        band = ((binary > 0) & (dist < reach + 4)).astype(np.uint8)
+        plate = self.rgba.copy()
+        if not band.any() or band.mean() > 0.97:
+            return plate
+        # Inpaint on a small copy (a blurred background is right there), paste the band back.
+        s = min(1.0, 384.0 / max(self.h, self.w))
+        size = (max(1, round(self.w * s)), max(1, round(self.h * s)))
+        small = cv2.resize(
+            np.ascontiguousarray(self.rgba[..., :3]), size, interpolation=cv2.INTER_AREA
+        )
+        small_mask = cv2.resize(binary * 255, size, interpolation=cv2.INTER_AREA)
+        small_mask = cv2.dilate((small_mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        filled = cv2.inpaint(small, small_mask, 5, cv2.INPAINT_TELEA)
+        big = cv2.resize(filled, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+        plate[band > 0, :3] = big[band > 0]
+        return plate
 
     def _relief(self, pts: np.ndarray) -> np.ndarray:
         """Forward relief of the face (nose > cheeks) on a regular grid `pts` (H×W×2), 0 away
