@@ -27,22 +27,20 @@ RATE = 16000
 BACK = 8
 
 
-def load_utterances(folder: Path) -> list[tuple[str, np.ndarray, list[PhonemeTiming]]]:
+def load_utterances(folder: Path, per_source: int = 0) -> list[tuple[str, np.ndarray, list[PhonemeTiming]]]:
     out = []
     for f in sorted(folder.glob("*.npz")):
-        d = np.load(f)
+        with np.load(f) as z:  # read each array once (NpzFile decompresses on every access)
+            d = {k: z[k] for k in z.files}
         offs = d["offsets"]
         utt = d["utt"]
         order = np.argsort(utt, kind="stable")
         bounds = np.searchsorted(utt[order], np.arange(len(offs)))
-        for u in range(len(offs) - 1):
+        ph, st, en, lg = (d[k].tolist() for k in ("ph", "start", "end", "lang"))
+        n = len(offs) - 1 if not per_source else min(per_source, len(offs) - 1)
+        for u in range(n):
             sel = order[bounds[u] : bounds[u + 1]]
-            phs = [
-                PhonemeTiming(
-                    str(d["ph"][i]), float(d["start"][i]), float(d["end"][i]), str(d["lang"][i])
-                )
-                for i in sel
-            ]
+            phs = [PhonemeTiming(ph[i], st[i], en[i], lg[i]) for i in sel]
             out.append((f.stem, d["audio"][offs[u] : offs[u + 1]], phs))
     return out
 
@@ -78,10 +76,12 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]
     return np.clip(y, -32768, 32767).astype(np.int16), f
 
 
-def make_rows(utts, ahead: int, copies: int, seed: int, step: int = 4):
+def utterance_frames(utts, copies: int, seed: int, step: int = 4):
+    """Per utterance copy: (features, centre frames k, targets at k). Computed once, stacked for
+    every look-ahead."""
     rng = np.random.default_rng(seed)
-    xs, ys, groups = [], [], []
-    for ui, (_src, audio, phs) in enumerate(utts):
+    out = []
+    for _src, audio, phs in utts:
         track = VisemeTrack()
         track.add(phs)
         grid_t = np.arange(0, len(audio) / RATE + 0.1, 0.005)
@@ -92,10 +92,14 @@ def make_rows(utts, ahead: int, copies: int, seed: int, step: int = 4):
             ks = np.arange(int(rng.integers(0, step)), len(feats), step)
             t_src = ks * 0.01 * f
             tgt = np.column_stack([np.interp(t_src, grid_t + 0.0025, grid[:, j]) for j in range(4)])
-            xs.append(stack(feats, ks, BACK, ahead).astype(np.float32))
-            ys.append(tgt.astype(np.float32))
-            groups.append(np.full(len(ks), ui))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
+            out.append((feats, ks, tgt.astype(np.float32)))
+    return out
+
+
+def make_rows(frames, ahead: int):
+    x = np.concatenate([stack(f, k, BACK, ahead).astype(np.float32) for f, k, _ in frames])
+    y = np.concatenate([t for _, _, t in frames])
+    return x, y
 
 
 def train_mlp(
@@ -164,9 +168,10 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--per-source", type=int, default=0, help="at most this many utterances per file")
     ap.add_argument("--out", default=str(MODEL_DIR))
     args = ap.parse_args()
-    utts = load_utterances(Path(args.data))
+    utts = load_utterances(Path(args.data), args.per_source)
     rng = np.random.default_rng(0)
     rng.shuffle(utts)
     if args.limit:
@@ -174,12 +179,17 @@ def main() -> None:
     nval = max(1, len(utts) // 10)
     val, tr = utts[:nval], utts[nval:]
     print(len(tr), "train utterances", len(val), "val")
+    t0 = time.time()
+    frames = utterance_frames(tr, args.copies, seed=1)
+    vframes = utterance_frames(val, 2, seed=2)
+    print(f"features of {len(frames)} copies in {time.time() - t0:.0f}s", flush=True)
     for ahead in args.ahead:
         t0 = time.time()
-        x, y, _ = make_rows(tr, ahead, args.copies, seed=1)
-        xv, yv, _ = make_rows(val, ahead, 2, seed=2)
-        print(f"ahead={ahead}: {x.shape} rows in {time.time() - t0:.0f}s", flush=True)
+        x, y = make_rows(frames, ahead)
+        xv, yv = make_rows(vframes, ahead)
+        print(f"ahead={ahead}: {x.shape} rows", flush=True)
         weights, mu, sd = train_mlp(x, y, xv, yv, epochs=args.epochs)
+        del x, y
         mlp = MouthMLP(weights, mu, sd, BACK, ahead)
         out = Path(args.out) / f"mouth_mlp_la{ahead * 20:03d}.npz"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -111,12 +111,17 @@ def test_text_path_english() -> None:
     tr.push_phonemes([PhonemeTiming(p, a, b, "en") for p, a, b in phs])
     out = run(tr, np.zeros(16000, np.int16))  # the audio is silent: the phonemes drive the mouth
     jaw, press = out[:, 0], out[:, 3]
-    f = lambda s: int(s * FPS)  # noqa: E731
-    assert jaw[f(0.05)] < 0.05
-    assert jaw[f(0.38)] > 0.5  # open on the vowel (articulation leads the sound by ~40 ms)
-    assert press[f(0.24)] > 0.5 and jaw[f(0.24)] < 0.15  # lips together for /m/
-    assert jaw[f(0.9)] < 0.05
+    lead = tr.track.lead_s  # the mouth moves this much before the sound
+
+    def f(s: float) -> int:  # frame showing the articulation of sound time s
+        return int((s - lead) * FPS)
+
+    assert jaw[0] < 0.05
+    assert jaw[f(0.4)] > 0.5  # open on the vowel
     assert out[f(0.4), 1] > 0.2  # "æ" spreads the lips
+    assert press[f(0.25)] > 0.5 and jaw[f(0.25)] < 0.15  # lips together for /m/
+    assert press[f(0.55)] > 0.5 and jaw[f(0.55)] < 0.15  # and for /p/
+    assert jaw[f(0.9)] < 0.05 and jaw[-1] < 0.05
 
 
 def test_text_path_mandarin() -> None:
@@ -132,11 +137,15 @@ def test_text_path_mandarin() -> None:
     tr = make_mouth_tracker(FPS)
     tr.push_phonemes([PhonemeTiming(p, a, b, "zh") for p, a, b in phs])
     out = run(tr, np.zeros(int(1.4 * 16000), np.int16))
-    f = lambda s: int(s * FPS)  # noqa: E731
+    lead = tr.track.lead_s
+
+    def f(s: float) -> int:
+        return int((s - lead) * FPS)
+
     assert out[f(0.25), 2] > 0.5  # "o" is rounded
-    assert out[f(0.42), 0] < 0.15 and out[f(0.42), 3] > 0.5  # m closes
-    assert out[f(0.52), 0] > 0.5  # "ai" opens
-    assert out[f(0.72), 0] < 0.2  # b closes
+    assert out[f(0.44), 0] < 0.15 and out[f(0.44), 3] > 0.5  # m closes
+    assert out[f(0.5) : f(0.62), 0].max() > 0.5  # "ai" opens
+    assert out[f(0.76), 0] < 0.2  # b closes
     assert out[f(0.9), 2] > 0.5  # "u" rounds
     assert out[-1, 0] < 0.05  # rest after the drive
 
@@ -150,45 +159,18 @@ def test_pinyin_syllables() -> None:
     assert len(pinyin_units("ma1")) == 2
 
 
-def test_track_is_smooth_and_bounded() -> None:
-    tr = VisemeTrack()
-    seq = [
-        "ð",
-        "ə",
-        "k",
-        "w",
-        "ɪ",
-        "k",
-        "b",
-        "ɹ",
-        "aʊ",
-        "n",
-        "f",
-        "ɒ",
-        "k",
-        "s",
-        "dʒ",
-        "ʌ",
-        "m",
-        "p",
-        "s",
-        "oʊ",
-        "v",
-        "ɚ",
-        "ð",
-        "ə",
-        "l",
-        "eɪ",
-        "z",
-        "i",
-        "d",
-        "ɔ",
-        "ɡ",
-    ]
-    tr.add([PhonemeTiming(p, 0.1 + 0.07 * i, 0.17 + 0.07 * i) for i, p in enumerate(seq)])
-    out = tr.frames(FPS, 70)
-    assert np.all(out[:, 0] >= 0) and np.all(out[:, 0] <= 1)
-    assert np.abs(np.diff(out, axis=0)).max() < 0.7
+def test_text_path_is_smooth_and_bounded() -> None:
+    seq = "ð ə k w ɪ k b ɹ aʊ n f ɒ k s dʒ ʌ m p s oʊ v ɚ ð ə l eɪ z i d ɔ ɡ"
+    phs = [PhonemeTiming(p, 0.1 + 0.07 * i, 0.17 + 0.07 * i) for i, p in enumerate(seq.split())]
+    raw = VisemeTrack()
+    raw.add(phs)
+    targets = raw.frames(FPS, 70)
+    assert np.all(targets[:, 0] >= 0) and np.all(targets[:, 0] <= 1)
+    tr = make_mouth_tracker(FPS)
+    tr.push_phonemes(phs)
+    out = run(tr, np.zeros(int(2.8 * 16000), np.int16))
+    assert np.abs(np.diff(out, axis=0)).max() <= tr.max_step + 1e-6
+    assert np.abs(out - targets).mean() < 0.05  # the bound rarely bites
 
 
 def test_streaming_matches_offline_and_is_cheap() -> None:
@@ -221,7 +203,8 @@ def test_lookahead_is_declared_and_emission_waits_for_it() -> None:
         got += len(tr.push_audio(pcm[i : i + CHUNK_SAMPLES]))
         have_ms = (i + CHUNK_SAMPLES) / 16
         # every emitted frame ends at least lookahead_ms before the audio pushed so far
-        assert got * 1000 / FPS + tr.lookahead_ms <= have_ms + 1e-6
+        if got:
+            assert got * 1000 / FPS + tr.lookahead_ms <= have_ms + 1e-6
     assert got + len(tr.flush()) == FPS
 
 

@@ -5,7 +5,8 @@ at 30 % and 75 %). The mouth at time t is the dominance-weighted mean of the key
 key's dominance is flat over its own interval and falls off as a Gaussian of width `reach_s`
 outside it, so neighbours blend (coarticulation), /m b p/ still close (high dominance) and onsets
 are smooth. Pauses are keys with the rest shape. Articulation leads sound: the track is evaluated
-`lead_s` ahead.
+`lead_s` ahead (100 ms: the mouth starts to open well before the sound it makes, e.g. Chandrasekaran
+et al. 2009, PLoS Comput Biol, report 100-300 ms at onsets; the issue notes ~120 ms on one video).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class VisemeTrack:
     """Accumulates timed phonemes; `at(t)` gives the (jaw, width, round, press) array at t."""
 
     def __init__(
-        self, lead_s: float = 0.04, reach_s: float = 0.06, min_pause_s: float = 0.06
+        self, lead_s: float = 0.1, reach_s: float = 0.07, min_pause_s: float = 0.06
     ) -> None:
         self.lead_s = lead_s
         self.min_pause_s = min_pause_s

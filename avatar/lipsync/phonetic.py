@@ -3,7 +3,7 @@
 Frames are emitted in order as audio arrives. A frame is computed from the phoneme track when
 pushed phonemes cover its time (text drives: TTS alignments), otherwise from the audio model,
 which needs `lookahead_ms` of audio beyond the frame's end. Audio-path output is gated to rest in
-silence and smoothed with a zero-phase three-tap filter (inside the look-ahead) plus a bound on
+silence and smoothed with a zero-phase three-tap filter (10 ms of extra look-ahead) plus a bound on
 the change per frame, so there is no jitter.
 """
 
@@ -20,7 +20,7 @@ from avatar.lipsync.features import N_FEAT, FeatureStream
 from avatar.lipsync.model import MouthMLP, model_path, stack
 from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
 
-DEFAULT_AHEAD_MS = 60  # model context beyond the frame centre (see the README's trade-off table)
+DEFAULT_AHEAD_MS = 80  # model context beyond the frame centre (see the README's trade-off table)
 _LO = np.array([0.0, -1.0, 0.0, 0.0])
 _HI = np.array([1.0, 1.0, 1.0, 1.0])
 
@@ -49,7 +49,7 @@ class PhoneticMouthTracker(MouthTracker):
         self._frame = 0  # next video frame to emit
         self._prev = np.zeros(4)
         # audio needed beyond a frame's centre: the model context plus one smoothing tap
-        self._ahead_s = self.model.ahead_s + 0.02 + 0.005  # + rounding of t to 10 ms
+        self._ahead_s = self.model.ahead_s + 0.01 + 0.005  # + rounding of t to 10 ms
 
     @property
     def lookahead_ms(self) -> int:
@@ -103,7 +103,10 @@ class PhoneticMouthTracker(MouthTracker):
                 m = self.track.at(t)
             else:
                 m = self._from_audio(t)
-            m = np.clip(m, _LO, _HI)
+            # bounded change per frame: no jumps, whichever path made the target
+            m = np.clip(
+                self._prev + np.clip(m - self._prev, -self.max_step, self.max_step), _LO, _HI
+            )
             out.append(MouthShape.from_array(m))
             self._prev = m
             self._frame += 1
@@ -115,7 +118,7 @@ class PhoneticMouthTracker(MouthTracker):
         if len(self._rows) == 0:
             return self._prev * 0.5
         k = int(round(t * 100)) - self._row0
-        ks = np.array([k - 2, k, k + 2])  # 20 ms apart: zero-phase smoothing taps
+        ks = np.array([k - 1, k, k + 1])  # zero-phase smoothing taps, 10 ms apart
         ks = np.clip(ks, 0, len(self._rows) - 1)
         pred = self.model(stack(self._rows, ks, self.model.back, self.model.ahead))
         m = 0.25 * pred[0] + 0.5 * pred[1] + 0.25 * pred[2]
@@ -124,6 +127,4 @@ class PhoneticMouthTracker(MouthTracker):
         rel_db = float(self._rows[lo:hi, N_FEAT - 4].max()) * 4.0 * 4.343
         abs_db = (float(self._rows[lo:hi, N_FEAT - 3].max()) - 2.0) * 30.0
         gate = np.clip((abs_db + 60.0) / 10.0, 0.0, 1.0) * np.clip((rel_db + 40.0) / 10.0, 0.0, 1.0)
-        m = m * gate
-        step = np.clip(m - self._prev, -self.max_step, self.max_step)
-        return self._prev + step
+        return m * gate
