@@ -89,56 +89,71 @@ def media_url() -> Iterator[str]:
     srv.server_close()
 
 
+class Cluster:
+    """A database and a data dir shared by Celery worker processes started on demand."""
+
+    def __init__(self, data: Path, db_url: str, redis_url: str, store: JobStore) -> None:
+        self.data, self.store, self.broker = data, store, redis_url
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "DH_CELERY_BROKER_URL": redis_url,
+            "DH_DATABASE_URL": db_url,
+            "DH_DATA_DIR": str(data),
+            "DH_ALLOW_PRIVATE_URLS": "true",
+            "DH_VIDEO_LEASE_S": str(LEASE_S),
+        }
+        self.workers: list[subprocess.Popen] = []
+
+    def start_worker(self) -> None:
+        cmd = [sys.executable, "-m", "celery", "-A", "avatar.video.celery_app", "worker"]
+        cmd += ["-P", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        self.workers.append(
+            subprocess.Popen(
+                [*cmd, "-l", "warning"],
+                cwd=self.data,  # not the repo: no .env of a developer is read
+                env=self.env,
+                start_new_session=True,
+            )
+        )
+
+    def kill_worker(self) -> None:
+        """SIGKILL: the machine is gone, nothing of the worker runs again."""
+        w = self.workers.pop()
+        os.killpg(w.pid, signal.SIGKILL)
+        w.wait()
+
+    def stop_all(self) -> None:
+        for w in self.workers:
+            os.killpg(w.pid, signal.SIGTERM)
+        for w in self.workers:
+            try:
+                w.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait()
+
+
+LEASE_S = 3.0  # short, so a lost worker's job is taken over quickly in the test
+
+
 @pytest.fixture
-async def cluster(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[JobStore, Path, str]]:
-    """A database, a data dir and one Celery worker process sharing them."""
+async def cluster(tmp_path: Path, redis_url: str) -> AsyncIterator[Cluster]:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     engine = make_engine(db_url)
-    store = JobStore(await init_db(engine))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "DH_CELERY_BROKER_URL": redis_url,
-        "DH_DATABASE_URL": db_url,
-        "DH_DATA_DIR": str(tmp_path),
-        "DH_ALLOW_PRIVATE_URLS": "true",
-    }
-    worker = subprocess.Popen(  # noqa: ASYNC220 (fixture setup, before any test I/O)
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "avatar.video.celery_app",
-            "worker",
-            "-P",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ],
-        cwd=tmp_path,  # not the repo: no .env of a developer is read
-        env=env,
-        start_new_session=True,
-    )
+    c = Cluster(tmp_path, db_url, redis_url, JobStore(await init_db(engine), lease_s=LEASE_S))
+    c.start_worker()
     try:
-        yield store, tmp_path, redis_url
+        yield c
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        c.stop_all()
         await engine.dispose()
 
 
 async def test_celery_worker_runs_and_cancels_jobs(cluster, media_url: str) -> None:  # type: ignore[no-untyped-def]
     from avatar.video.celery_runner import CeleryRunner
 
-    store, data, broker = cluster
+    store, data, broker = cluster.store, cluster.data, cluster.broker
     avatar = make_avatar(data / "avatars" / "a1", ASTRONAUT)
     notified: list[JobView] = []
     runner = CeleryRunner(store, _env(data), broker, notify=notified.append, poll_s=0.2)
@@ -163,5 +178,28 @@ async def test_celery_worker_runs_and_cancels_jobs(cluster, media_url: str) -> N
         await asyncio.sleep(0.6)  # a watcher pass
         assert sorted(j.id for j in notified) == sorted([long_id, short_id])
         assert {j.id: j.status for j in notified}[long_id] == jobs.CANCELLED
+    finally:
+        await runner.close()
+
+
+async def test_a_lost_worker_s_job_is_finished_by_another(cluster, media_url: str) -> None:  # type: ignore[no-untyped-def]
+    from avatar.video.celery_runner import CeleryRunner
+
+    store, data = cluster.store, cluster.data
+    avatar = make_avatar(data / "avatars" / "a1", ASTRONAUT)
+    runner = CeleryRunner(store, _env(data), cluster.broker, poll_s=0.2)
+    await runner.start()
+    try:
+        job_id = await store.create(1, "a1", _spec(avatar.relative_to(data), f"{media_url}/{LONG}"))
+        await runner.submit(job_id)
+        await _wait(store, job_id, lambda j: j.status == jobs.RENDERING and j.progress >= 20)
+        cluster.kill_worker()
+        cluster.start_worker()  # another machine
+        job = await _wait(store, job_id, lambda j: j.status in jobs.FINAL, limit_s=120)
+        assert job.status == jobs.DONE, job.fail_reason
+        assert job.result["attempts"] == 2
+        info = probe(data / "videos" / job.result["file"])
+        assert info.video and abs(info.video.duration - 8.0) <= 0.1
+        assert [p.name for p in (data / "videos").iterdir() if p.is_file()] == [job.result["file"]]
     finally:
         await runner.close()

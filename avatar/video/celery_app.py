@@ -68,7 +68,8 @@ async def _run(job_id: str) -> None:
     settings = Settings()
     engine = make_engine(settings.db_url)
     try:
-        store = JobStore(await init_db(engine), lease_s=LEASE_S)
+        lease = float(os.environ.get("DH_VIDEO_LEASE_S", LEASE_S))
+        store = JobStore(await init_db(engine), lease_s=lease)
         await execute_job(store, _env(settings), job_id)
     finally:
         await engine.dispose()
