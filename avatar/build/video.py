@@ -33,7 +33,7 @@ from avatar.videoavatar.chroma import ChromaKey, detect_key
 from avatar.videoavatar.loop import choose_loop
 from avatar.videoavatar.source import SourceError, iter_frames, probe
 from avatar.videoavatar.store import ImageListWriter
-from avatar.videoavatar.track import MAX_TRACK_SIDE, track_frames
+from avatar.videoavatar.track import MAX_TRACK_SIDE, TRIM_EVERY, release_memory, track_frames
 
 MAX_LIBRARY = 600  # mouth crops kept; long recordings keep runs of consecutive frames
 RUN = 12  # frames per run when the library is subsampled
@@ -193,6 +193,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
                     cv2.imwrite(str(folder / "preview.jpg"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
             if i % 10 == 0:
                 progress(58 + int(38 * i / max(1, n)))
+            if i % TRIM_EVERY == TRIM_EVERY - 1:
+                release_memory()
     finally:
         for wr in [*writers.values(), *alpha_writers.values(), mouths]:
             wr.close()
@@ -231,7 +233,9 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         }
 
     for name, r in seqs.items():
-        np.savez_compressed(folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0))
+        np.savez_compressed(
+            folder / f"{name}_meta.npz", **seq_arrays(r, plan.fade if name == "loop" else 0)
+        )
     np.savez_compressed(
         folder / "library.npz",
         shapes=shapes[lib_idx],
