@@ -1,9 +1,10 @@
 """The photo avatar renderer: FrameParams -> RGBA frame of one picture brought to life.
 
 Per frame it sums precomputed warp bases (see `photo_rig`), inverts the face's knot chains on a
-coarse grid, upsamples the backward map over the person's region only, lets the eyelids close at
-full resolution, remaps once and paints the mouth interior where the lips part. Pixels outside the
-person are never touched.
+coarse grid (a fine one at the mouth), upsamples the backward map over the person's region only,
+lets the eyelids close at full resolution, remaps the person layer once, lays it over the still
+background plate and paints the mouth interior where the lips part. The background never moves:
+pixels farther from the person than its reach are always the picture's own.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Everything the photo renderer precomputes per avatar: warp bases, knot tables, eye and mouth
 models. Built once when a renderer loads, so each frame is only small sums and one remap.
 
-Three layers of warp, all backward maps (output pixel -> where to read in the source):
+The person (mask from the build, grown by a few pixels) is a layer that moves over a still
+background plate: the picture with the band just inside the person's outline inpainted, so what
+the moving head uncovers looks like background. Three warps, all backward maps (output pixel ->
+where to read in the source):
 - body: a coarse image-aligned grid of displacement bases (head shift/roll/yaw/pitch, breathing,
-  sway), combined linearly per frame and faded to exactly zero outside the person mask;
+  sway), combined linearly per frame;
 - face: per column of the face frame a chain of knots (brow, eye line, cheek, lips, chin, neck)
   whose vertical positions move linearly with the parameters; the piecewise-linear chain is
   inverted exactly, so lips part along their own line and a closed mouth can open (and an open
