@@ -109,6 +109,9 @@ def test_create_poll_download_with_range(
     full = app.http.get(url)
     assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
     assert len(full.content) == data["Size"]
+    head = app.http.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == data["Size"]
+    assert head.headers.get("accept-ranges") == "bytes"
     part = app.http.get(url, headers={"Range": "bytes=100-1099"})
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-1099/{data['Size']}"

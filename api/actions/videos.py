@@ -426,7 +426,7 @@ router = APIRouter()
 _FILE = re.compile(r"^[0-9a-f]{32}\.(mp4|webm)$")
 
 
-@router.get("/videos/{name}", include_in_schema=False)
+@router.api_route("/videos/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def get_video_file(name: str, request: Request) -> FileResponse:
     """A finished video; Starlette's FileResponse answers Range requests (206) itself."""
     if not _FILE.match(name):
