@@ -1,5 +1,7 @@
 // A tiny WHEP player: /play?RoomId=..&StreamId=..&Token=..  (plain browser JS, no SDK).
 // window.dhStats exposes what arrives, for people (console) and for tests.
+// With &PublishStreamId=..&PublishToken=.. (CreateStreamPublishToken) a "Microphone" button
+// publishes the microphone by WHIP under RoomId/PublishStreamId, for DriveByRTCStream.
 "use strict";
 
 const q = new URLSearchParams(location.search);
@@ -125,9 +127,62 @@ async function poll() {
 }
 
 unmute.onclick = () => { video.muted = false; unmute.hidden = true; };
+
+// ---- optional: publish the microphone (WHIP) ----
+const pubStreamId = q.get("PublishStreamId");
+const pubToken = q.get("PublishToken") || "";
+const micButton = document.getElementById("mic");
+const pubStats = (window.dhPublish = { state: "off", error: null, packetsSent: 0 });
+let pubPc = null;
+let pubResource = null;
+
+async function startMic() {
+  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+  pubPc = new RTCPeerConnection({ iceServers: [] });
+  for (const track of media.getAudioTracks()) pubPc.addTransceiver(track, { direction: "sendonly" });
+  pubPc.onconnectionstatechange = () => { pubStats.state = pubPc.connectionState; };
+  await pubPc.setLocalDescription(await pubPc.createOffer());
+  await waitForIce(pubPc, 2000);
+  const url = `/whip/${encodeURIComponent(roomId)}/${encodeURIComponent(pubStreamId)}`;
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", "Authorization": `Bearer ${pubToken}` },
+    body: pubPc.localDescription.sdp,
+  });
+  if (res.status !== 201) throw new Error(`WHIP ${res.status}: ${await res.text()}`);
+  pubResource = new URL(res.headers.get("Location"), location.href).href;
+  await pubPc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  micButton.textContent = "Microphone off";
+}
+
+async function stopMic() {
+  if (pubResource) {
+    await fetch(pubResource, { method: "DELETE", headers: { "Authorization": `Bearer ${pubToken}` } });
+    pubResource = null;
+  }
+  if (pubPc) { pubPc.getSenders().forEach((s) => s.track && s.track.stop()); pubPc.close(); pubPc = null; }
+  pubStats.state = "off";
+  micButton.textContent = "Microphone";
+}
+
+if (pubStreamId) {
+  micButton.hidden = false;
+  micButton.onclick = () => {
+    const action = pubPc ? stopMic() : startMic();
+    action.catch((e) => { pubStats.error = String(e); pubStats.state = "failed"; });
+  };
+  setInterval(async () => {
+    if (!pubPc) return;
+    (await pubPc.getStats()).forEach((s) => {
+      if (s.type === "outbound-rtp") pubStats.packetsSent = s.packetsSent || 0;
+    });
+  }, 250);
+}
 addEventListener("pagehide", () => {
   if (resource) fetch(resource, { method: "DELETE", keepalive: true,
     headers: { "Authorization": `Bearer ${token}` } });
+  if (pubResource) fetch(pubResource, { method: "DELETE", keepalive: true,
+    headers: { "Authorization": `Bearer ${pubToken}` } });
 });
 setInterval(poll, 250);
 start().catch((e) => { stats.error = String(e); stats.state = "failed"; setStatus(String(e)); });

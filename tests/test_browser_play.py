@@ -131,3 +131,55 @@ async def test_chromium_plays_the_real_server(tmp_path):
             finally:
                 await browser.close()
         api.ok("StopDigitalHumanStreamTask", {"TaskId": task_id})
+
+
+@pytest.mark.slow
+async def test_chromium_publishes_a_microphone_by_whip():
+    """The player's Microphone button publishes Chromium's (fake, file-fed) microphone by WHIP;
+    the server's follower of that stream gets the WAV's speech at 16 kHz."""
+    from playwright.async_api import async_playwright
+
+    wav = "/work/shared/media/audio/zh_bus_chinese.wav"
+    task = pattern_task(size=160)
+    app = transport_app("browser-secret", task)
+    hub = app.state.transport
+    await task.start()
+    received: list = []
+
+    async def follow():
+        stream = await hub.published.wait_for("room1", "mic", 30)
+        async for pcm in stream.subscribe():
+            received.append(pcm)
+
+    async with serve(app) as base, async_playwright() as pw:
+        follower = asyncio.get_running_loop().create_task(follow())
+        args = [
+            *FLAGS,
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ]
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = await browser.new_page()
+            play = hub.signer.issue("play", "room1", "s1")
+            pub = hub.signer.issue("publish", "room1", "mic")
+            await page.goto(
+                f"{base}/play?RoomId=room1&StreamId=s1&Token={play}"
+                f"&PublishStreamId=mic&PublishToken={pub}"
+            )
+            await wait_js(page, "window.dhStats.framesDecoded > 5")
+            await page.click("#mic")
+            await wait_js(page, "window.dhPublish.state === 'connected'")
+            await wait_until(lambda: len(received) > 150, 15)  # 3 s of audio
+            await page.click("#mic")  # off: DELETE ends the published stream
+            await asyncio.wait_for(follower, 10)
+            assert await js(page, "window.dhPublish.error") is None
+        finally:
+            await browser.close()
+    await task.stop()
+    import numpy as np
+
+    pcm = np.concatenate(received).astype(np.float32)
+    chunk_rms = np.sqrt((pcm[: len(pcm) // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1))
+    assert np.percentile(chunk_rms, 90) > 1000  # speech, not silence
+    assert np.percentile(chunk_rms, 10) < np.percentile(chunk_rms, 90) / 4  # with pauses
