@@ -174,7 +174,7 @@ class AssetReq(Req):
 
 class SubtitlesReq(Req):
     Enable: bool = False
-    FontSize: int = Field(0, ge=0, le=200, description="pixels; 0: 4.5 % of the height")
+    FontSize: int = Field(0, ge=0, le=200, description="pixels; 0: 4.5 % of the short side")
     Color: str = Field("#FFFFFF", pattern=_COLOR)
     StrokeColor: str = Field("#000000", pattern=_COLOR)
     BottomMargin: int = Field(0, ge=0, le=1000, description="pixels; 0: 6 % of the height")

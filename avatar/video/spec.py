@@ -48,7 +48,7 @@ class SubtitleSpec:
     """Burned-in subtitles: one cue per sentence, in a band at the bottom of the picture."""
 
     enable: bool = False
-    font_size: int = 0  # 0: 4.5 % of the output height
+    font_size: int = 0  # 0: 4.5 % of the output's short side
     color: tuple[int, int, int, int] = (255, 255, 255, 255)
     stroke_color: tuple[int, int, int, int] = (0, 0, 0, 255)
     bottom_margin: int = 0  # 0: 6 % of the output height

@@ -75,18 +75,39 @@ def split_long_cue(cue: Cue, max_chars: int) -> list[Cue]:
             parts[-1] += clause if _is_cjk(clause) else " " + clause
         else:
             parts.append(clause)
-    # A clause still too long is cut into equal pieces.
+    # A clause still too long is cut into nearly equal pieces: between words for Latin text,
+    # anywhere for CJK.
     pieces: list[str] = []
     for p in parts:
         n = -(-len(p) // max_chars)
-        size = -(-len(p) // n)
-        pieces += [p[i : i + size].strip() for i in range(0, len(p), size)]
+        if n == 1:
+            pieces.append(p)
+        elif _is_cjk(p):
+            size = -(-len(p) // n)
+            pieces += [p[i : i + size].strip() for i in range(0, len(p), size)]
+        else:
+            pieces += _balanced_words(p.split(), n)
     total = sum(len(p) for p in pieces) or 1
     out, t = [], cue.start
     for p in pieces:
         d = (cue.end - cue.start) * len(p) / total
         out.append(Cue(p, t, t + d))
         t += d
+    return out
+
+
+def _balanced_words(words: list[str], n: int) -> list[str]:
+    """Greedy split of words into about n pieces of similar length."""
+    target = sum(len(w) + 1 for w in words) / n
+    out: list[str] = []
+    cur: list[str] = []
+    for w in words:
+        if cur and len(" ".join([*cur, w])) > target and len(out) < n - 1:
+            out.append(" ".join(cur))
+            cur = []
+        cur.append(w)
+    if cur:
+        out.append(" ".join(cur))
     return out
 
 
@@ -99,14 +120,14 @@ class SubtitleOverlay:
 
     def __init__(self, cues: list[Cue], width: int, height: int, style: SubtitleSpec) -> None:
         self.width, self.height = width, height
-        self.font_size = style.font_size or max(16, round(height * 0.045))
+        # Sized by the short side, so portrait videos do not get giant letters.
+        self.font_size = style.font_size or max(16, round(min(width, height) * 0.045))
         self.bottom = height - (style.bottom_margin or round(height * 0.06))
         self._font = ImageFont.truetype(find_cjk_font(), self.font_size)
         self._style = style
         # Two lines at most: longer sentences become several cues.
         max_w = int(width * 0.86)
-        per_line = max(8, int(max_w / (self.font_size * (1.0 if _any_cjk(cues) else 0.55))))
-        self.cues = [c for cue in cues for c in split_long_cue(cue, 2 * per_line)]
+        self.cues = [c for cue in cues for c in split_long_cue(cue, self._two_lines(cue, max_w))]
         self._max_w = max_w
         # Drawn cues, the last few only (cues come in order); FreeType is not thread-safe, so
         # one lock covers drawing and the cache.
@@ -114,6 +135,12 @@ class SubtitleOverlay:
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
+
+    def _two_lines(self, cue: Cue, max_w: int) -> int:
+        """How many characters of this cue's text fit on two lines (with a margin for the
+        ragged ends of wrapped lines)."""
+        avg = self._font.getlength(cue.text) / max(1, len(cue.text))
+        return max(8, int(2 * 0.9 * max_w / max(avg, 1.0)))
 
     def band(self) -> tuple[int, int]:
         """Rows [top, bottom) the subtitles can touch."""
@@ -163,10 +190,6 @@ class SubtitleOverlay:
             )
         pm = premultiply(np.asarray(img).copy())
         return pm, (self.width - w) // 2, self.bottom - h
-
-
-def _any_cjk(cues: list[Cue]) -> bool:
-    return any(_is_cjk(c.text) for c in cues)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, max_w: int) -> list[str]:
