@@ -367,3 +367,16 @@ def test_keyword_plays_a_video_avatars_own_action(tmp_path: Path, speech3: Speec
         differs.append(not np.array_equal(fa, fb))
     assert not any(differs[:start])  # same idle loop until the keyword
     assert any(differs[start:])  # then the recorded action plays
+
+
+def test_long_sentences_become_timed_cues_without_cutting_words() -> None:
+    from avatar.video.subtitles import split_long_cue
+
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    cues = split_long_cue(Cue(text, 1.0, 5.0), 30)
+    assert len(cues) > 1 and all(len(c.text) <= 30 for c in cues)
+    assert " ".join(c.text for c in cues) == text  # whole words only, nothing lost
+    assert cues[0].start == 1.0 and abs(cues[-1].end - 5.0) < 1e-9
+    assert all(abs(a.end - b.start) < 1e-9 for a, b in zip(cues, cues[1:], strict=False))
+    zh = split_long_cue(Cue("一二三四五六七八九十，一二三四五六七八九十。", 0.0, 2.0), 12)
+    assert [c.text for c in zh] == ["一二三四五六七八九十，", "一二三四五六七八九十。"]
