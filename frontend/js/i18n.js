@@ -46,8 +46,8 @@ const DICT = {
     "studio.preview": "Listen", "studio.format": "Format", "studio.task": "Task",
     "studio.keywords": "Keyword → action (one per line, e.g. hello=wave)",
     "status.building": "building", "status.ready": "ready", "status.failed": "failed",
-    "vstatus.1": "queued", "vstatus.2": "rendering", "vstatus.3": "done", "vstatus.4": "failed", "vstatus.5": "cancelled",
-    "tstatus.1": "starting", "tstatus.2": "streaming", "tstatus.3": "stopped", "tstatus.4": "failed",
+    "vstatus.1": "queued", "vstatus.2": "rendering", "vstatus.3": "failed", "vstatus.4": "done", "vstatus.5": "cancelled",
+    "tstatus.1": "starting", "tstatus.2": "failed to start", "tstatus.3": "streaming", "tstatus.4": "stopping", "tstatus.5": "stopped",
     "widget.title": "Customer service", "widget.greeting": "Hi! Ask me anything about your order.",
   },
   zh: {
@@ -93,8 +93,8 @@ const DICT = {
     "studio.preview": "试听", "studio.format": "格式", "studio.task": "任务",
     "studio.keywords": "关键词 → 动作（每行一个，如 你好=wave）",
     "status.building": "制作中", "status.ready": "可用", "status.failed": "失败",
-    "vstatus.1": "排队中", "vstatus.2": "生成中", "vstatus.3": "完成", "vstatus.4": "失败", "vstatus.5": "已取消",
-    "tstatus.1": "启动中", "tstatus.2": "推流中", "tstatus.3": "已停止", "tstatus.4": "失败",
+    "vstatus.1": "排队中", "vstatus.2": "生成中", "vstatus.3": "失败", "vstatus.4": "完成", "vstatus.5": "已取消",
+    "tstatus.1": "启动中", "tstatus.2": "启动失败", "tstatus.3": "推流中", "tstatus.4": "停止中", "tstatus.5": "已停止",
     "widget.title": "在线客服", "widget.greeting": "你好！关于订单的问题都可以问我。",
   },
 };
