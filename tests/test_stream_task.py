@@ -507,7 +507,7 @@ async def test_frames_render_ahead_and_leave_with_their_audio(avatar: Path) -> N
         await task.stop()
     finally:
         pool.shutdown()
-    assert 0.03 <= task._ahead <= 0.12  # learnt from the render latency
+    assert 0.03 <= task._frames.ahead <= 0.12  # learnt from the render latency
     sent_at = {c.index: t for t, c in sink.audio}
     # A frame goes out when the audio chunk of its start time does, not 30 ms after it.
     offsets = [t - sent_at[f.index * 2] for t, f in sink.frames[10:] if f.index * 2 in sent_at]

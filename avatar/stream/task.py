@@ -8,9 +8,9 @@ k × 20 ms and video frame i at i / fps from the task's start, so nothing drifts
    is committed is exactly what will be sent, so the mouth is rendered for the sound heard.
    `lead` = one frame + the tracker's look-ahead: a frame's mouth is known when it is due.
 2. send the audio chunks that are due (all of them, if the loop woke late: audio never stalls).
-3. the latest due video frame: parameters (idle life + mouth + actions) on the loop, rendering
-   and composing in a worker thread. A frame due while the renderer is busy waits in a
-   one-place slot; one overtaken there by a newer frame is dropped and counted.
+3. the latest frame due for rendering: parameters (idle life + mouth + actions) on the loop,
+   rendering and composing off the loop, ahead of the frame's time by the learnt render
+   latency, and sending at its time (frames.py); under overload frames are dropped and counted.
 
 Drive statuses follow ZEGO: 1 queued; 2 driving from when it is taken from the queue (its source
 starts) or, when the drive before is still sending its tail, from when that one finished; 4 once
@@ -32,7 +32,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from avatar.stream.contract import (
     TaskStatus,
 )
 from avatar.stream.drive import Drive
+from avatar.stream.frames import FramePipeline
 from avatar.stream.keywords import KeywordActions
 from avatar.stream.render_host import (
     RenderHost,
@@ -65,7 +65,6 @@ from avatar.types import (
     CHUNK_SAMPLES,
     REST_MOUTH,
     AudioChunk,
-    FrameParams,
     MouthShape,
     VideoFrame,
 )
@@ -76,7 +75,6 @@ CHUNK_S = CHUNK_MS / 1000
 _SILENCE = np.zeros(CHUNK_SAMPLES, np.int16)
 _SILENCE.setflags(write=False)
 _HISTORY = 1000  # drive statuses kept for `drive_status` (the API keeps the full history)
-_MAX_AHEAD = 0.12  # at most this much rendering ahead of the clock (and added audio latency)
 
 
 @dataclass(slots=True)
@@ -134,12 +132,8 @@ class StreamTask:
         self._fps = max(1, int(config.fps))
         lookahead_ms = tracker_factory(config.fps).lookahead_ms
         # A frame's mouth needs audio to its end plus the tracker's look-ahead, by the time the
-        # frame starts rendering, `_ahead` (learnt from render latencies) before its time.
+        # frame starts rendering (`ahead` of its time, learnt by the frame pipeline).
         self._base_lead = 1.0 / self._fps + lookahead_ms / 1000.0
-        self._ahead = 0.0
-        self._lat_mean = 0.0
-        self._lat_dev = 0.0
-        self._lead = self._base_lead
 
         self._status = TaskStatus.INITIALIZING
         self._reason: str | None = None
@@ -171,16 +165,10 @@ class StreamTask:
         self._commit_next = 0  # next chunk index to commit
         self._audio_next = 0  # next chunk index to send
         self._frame_next = 0  # next video frame index due
-        self._last_sent_frame = -1
         self._mouths: deque[tuple[int, MouthShape]] = deque()  # (frame, shape), ascending
         self._scheduled: list[tuple[float, int, str, str]] = []  # heap: (t, seq, action, drive)
         self._seq = itertools.count()
-        self._inflight: set[asyncio.Future[Any]] = set()
-        self._waiting: tuple[int, FrameParams, float] | None = None
-        self._ready: deque[VideoFrame] = deque()  # rendered ahead, waiting for their time
-        self._ready_timer: asyncio.TimerHandle | None = None
-        self._generation = 0  # bumped by interrupts: frames drawn before are stale
-        self._cut_frame = 0
+        self._frames: FramePipeline | None = None
         self._idle_since = 0.0
 
     # --- LiveTask -------------------------------------------------------------------------
@@ -236,6 +224,10 @@ class StreamTask:
         self._renderer_actions = set(host.action_names)
         self._avatar_actions = list(meta.get("actions") or []) + host.action_names
         self._t0 = loop.time()
+        self._frames = FramePipeline(
+            host, self._fps, self._t0, self.stats, self._send_video, self._max_inflight,
+            name=f"task {self.config.task_id}",
+        )  # fmt: skip
         self._clock = asyncio.create_task(self._run(), name=f"stream-{self.config.task_id}")
         self._emit_task(TaskStatus.STREAMING, None)
 
@@ -350,11 +342,8 @@ class StreamTask:
         self._fail_all(DriveStatus.INTERRUPTED, f"task stopped: {reason}")
         if self._cancelling:
             await asyncio.wait(set(self._cancelling), timeout=2.0)
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=2.0)
-        if self._ready_timer is not None:
-            self._ready_timer.cancel()
-        self._ready.clear()
+        if self._frames is not None:
+            await self._frames.close()
         if self._host is not None:
             await self._host.close()
         self._close_sinks()
@@ -379,7 +368,7 @@ class StreamTask:
         while reason is None:
             now = loop.time() - self._t0
             try:
-                self._commit_until(now + self._lead)
+                self._commit_until(now + self._base_lead + self._frames.ahead)
                 self._send_audio_until(now)
                 self._video_at(now)
                 reason = self._limit_reached(now)
@@ -387,7 +376,7 @@ class StreamTask:
                 log.exception("task %s: stream runtime failed", self.config.task_id)
                 reason = f"stream runtime failed: {exc}"
             if reason is None:
-                due = min(self._audio_next * CHUNK_S, self._frame_next / fps - self._ahead)
+                due = min(self._audio_next * CHUNK_S, self._frame_next / fps - self._frames.ahead)
                 await asyncio.sleep(max(0.0, self._t0 + due - loop.time()))
         # TTL or idle time: the task stops itself (not via stop(), which would cancel us).
         self._shutting_down = True
@@ -551,9 +540,10 @@ class StreamTask:
 
     def _video_at(self, now: float) -> None:
         """Prepare the latest frame due for rendering: frame i starts rendering `ahead` before
-        its time i / fps, so that it can leave together with its audio."""
+        its time i / fps (see frames.py), so that it can leave together with its audio."""
         fps = self._fps
-        horizon = now + self._ahead
+        assert self._frames is not None
+        horizon = now + self._frames.ahead
         if self._frame_next / fps > horizon:
             return
         i = math.floor(horizon * fps + 1e-9)
@@ -571,103 +561,14 @@ class StreamTask:
         if mouths and mouths[0][0] == i:
             mouth = mouths.popleft()[1]
         params = self._actions.apply(self._idle.params_at(t).with_mouth(mouth), t)
-        if len(self._inflight) >= self._max_inflight:
-            # The renderer is busy: this frame waits in a one-place slot and renders as soon
-            # as it is free, unless a newer frame falls due first (then this one is dropped).
-            if self._waiting is not None:
-                self.stats.frames_dropped += 1
-            self._waiting = (i, params, t)
-            return
-        self._submit(i, params, t)
+        self._frames.submit(i, params, t)
 
-    def _submit(self, i: int, params: FrameParams, t: float) -> None:
-        assert self._host is not None
-        try:
-            fut = self._host.render(params, t)
-        except RuntimeError:  # the pool is shutting down (process exit)
-            self.stats.frames_dropped += 1
-            return
-        self._inflight.add(fut)
-        loop = asyncio.get_running_loop()
-        fut.add_done_callback(partial(self._on_rendered, i, self._generation, loop.time()))
-
-    def _on_rendered(
-        self, index: int, generation: int, submitted: float, fut: asyncio.Future[Any]
-    ) -> None:
-        self._inflight.discard(fut)
-        try:
-            self._rendered(index, generation, submitted, fut)
-        finally:
-            waiting, self._waiting = self._waiting, None
-            if waiting is not None:
-                if self._status == TaskStatus.STREAMING and not self._shutting_down:
-                    self._submit(*waiting)
-                else:
-                    self.stats.frames_dropped += 1
-
-    def _rendered(
-        self, index: int, generation: int, submitted: float, fut: asyncio.Future[Any]
-    ) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self.stats.render_errors += 1
-            self.stats.frames_dropped += 1
-            if self.stats.render_errors == 1 or self.stats.render_errors % 250 == 0:
-                log.error(
-                    "task %s: render failed (%d times)",
-                    self.config.task_id,
-                    self.stats.render_errors,
-                    exc_info=exc,
-                )
-            return
-        rgba, ms = fut.result()
-        self.stats.frames_rendered += 1
-        self.stats.render_ms_total += ms
-        if self._status != TaskStatus.STREAMING or self._shutting_down:
-            return
-        loop = asyncio.get_running_loop()
-        self._learn_latency(loop.time() - submitted)
-        if generation != self._generation and index >= self._cut_frame:
-            self.stats.frames_dropped += 1  # drawn before an interrupt for a time after it
-            return
-        self._ready.append(VideoFrame(index, rgba))
-        self._send_ready()
-
-    def _learn_latency(self, latency: float) -> None:
-        """Render ahead by about the 90th percentile of recent render latencies (queueing in
-        the pool included), at most `_MAX_AHEAD`: late frames would leave after their audio."""
-        dev = abs(latency - self._lat_mean)
-        self._lat_mean += 0.1 * (latency - self._lat_mean)
-        self._lat_dev += 0.1 * (dev - self._lat_dev)
-        ahead = min(_MAX_AHEAD, self._lat_mean + 1.5 * self._lat_dev + 0.002)
-        self._ahead = ahead
-        self._lead = self._base_lead + ahead
-
-    def _send_ready(self) -> None:
-        """Send the rendered frames whose time has come; wake up again for the next one."""
-        self._ready_timer = None
-        if not self._ready or self._status != TaskStatus.STREAMING or self._shutting_down:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time() - self._t0
-        fps = self._fps
-        while self._ready and self._ready[0].index / fps <= now + 0.001:
-            frame = self._ready.popleft()
-            if frame.index <= self._last_sent_frame:  # never send backwards
-                self.stats.frames_dropped += 1
-                continue
-            self._last_sent_frame = frame.index
-            for sink in tuple(self._sinks):
-                try:
-                    sink.on_video(frame)
-                except Exception:
-                    self._drop_sink(sink)
-        if self._ready:
-            self._ready_timer = loop.call_at(
-                self._t0 + self._ready[0].index / fps, self._send_ready
-            )
+    def _send_video(self, frame: VideoFrame) -> None:
+        for sink in tuple(self._sinks):
+            try:
+                sink.on_video(frame)
+            except Exception:
+                self._drop_sink(sink)
 
     # --- drive endings ------------------------------------------------------------------------
 
@@ -681,19 +582,13 @@ class StreamTask:
             self._end_drive(d, status, reason)
         self._rollback(self._audio_next, 0)
         self._scheduled.clear()
-        if self._waiting is not None:  # a frame waiting to render closes its mouth too
-            i, params, t = self._waiting
-            self._waiting = (i, params.with_mouth(REST_MOUTH), t)
         # Frames already drawn (or drawing) for a time after now show the old mouth: drop them
         # and draw from the next frame on again.
-        if self._status == TaskStatus.STREAMING:
+        if self._frames is not None and self._status == TaskStatus.STREAMING:
             now = asyncio.get_running_loop().time() - self._t0
-            self._generation += 1
-            self._cut_frame = math.floor(now * self._fps) + 1
-            kept = [f for f in self._ready if f.index < self._cut_frame]
-            self.stats.frames_dropped += len(self._ready) - len(kept)
-            self._ready = deque(kept)
-            self._frame_next = min(self._frame_next, self._cut_frame)
+            cut = math.floor(now * self._fps) + 1
+            self._frames.cut(cut)
+            self._frame_next = min(self._frame_next, cut)
 
     def _on_source_error(self, d: Drive) -> None:
         if d.ended:
