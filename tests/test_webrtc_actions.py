@@ -78,5 +78,4 @@ def test_live_drives_on_unknown_task(client):
         ("DriveByRTCStream", {"TaskId": "nope", "RTCConfig": {"RoomId": "r", "StreamId": "m"}}),
     ):
         reply = call(client, action, body)
-        # 400000005 once live_drives.py uses LIVE_DRIVE_ACTIONS; 400010001 until then.
-        assert reply["Code"] in (400000005, 400010001), reply
+        assert reply["Code"] == 400000005, reply  # task not found
