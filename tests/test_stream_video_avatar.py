@@ -59,7 +59,8 @@ async def test_recorded_action_plays_through_the_renderer(
     await asyncio.sleep(0.8)
     t_action = tasks[0].clock_s
     tasks[0].do_action("turn")
-    await asyncio.sleep(2.8)
+    # Both clocks run past the action's end (the second task started later).
+    await asyncio.sleep(t_action + 2.8 - min(t.clock_s for t in tasks))
     for task in tasks:
         await task.stop()
     a = {f.index: f.rgba for _, f in sinks[0].frames}
