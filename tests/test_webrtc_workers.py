@@ -6,6 +6,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from avatar.transport.client import SignalingError
 from avatar.transport.pattern import PushPcmSource, tone
 from avatar.transport.testing import RecordingViewer, pattern_task, serve, transport_app, wait_until
 
@@ -61,3 +62,27 @@ async def test_viewers_in_a_media_worker():
     for t in tasks:
         await t.stop()
     assert hub._pool is None  # closed with the server
+
+
+@pytest.mark.slow
+async def test_a_dead_worker_lets_its_viewers_go():
+    task = pattern_task(size=128)
+    app = transport_app(SECRET, task, media_workers=1)
+    hub = app.state.transport
+    await task.start()
+    async with serve(app) as base:
+        v = RecordingViewer()
+        await v.client.connect(f"{base}/whep/room1/s1", hub.signer.issue("play", "room1", "s1"))
+        await wait_until(lambda: len(v.mouths) > 5, 20)
+        (worker,) = hub.pool().workers
+        worker.process.kill()
+        await wait_until(lambda: not hub.viewers and not hub.outputs, 10)
+        assert task._sinks == []
+        # No worker left: a new viewer is refused instead of hanging.
+        c = RecordingViewer()
+        with pytest.raises(SignalingError) as e:
+            await c.client.connect(f"{base}/whep/room1/s1", hub.signer.issue("play", "room1", "s1"))
+        assert e.value.status == 503
+        await c.client.close()
+        await v.client.close()
+    await task.stop()

@@ -115,7 +115,11 @@ async def whep_offer(room_id: str, stream_id: str, request: Request) -> Response
         return _error(404, "no live stream task with this RoomId and StreamId")
     if len(hub.viewers) >= hub.max_viewers:
         return _error(503, "too many viewers on this server", {"Retry-After": "5"})
-    viewer = hub.new_viewer(task)
+    try:
+        viewer = hub.new_viewer(task)
+    except RuntimeError as e:  # no media worker left
+        log.error("WHEP: %s", e)
+        return _error(503, str(e), {"Retry-After": "5"})
     try:
         answer = await viewer.answer(offer)
     except Exception as e:  # a malformed or unsatisfiable offer

@@ -51,6 +51,8 @@ class MediaWorker:
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future] = {}
         self.on_viewer_closed: Callable[[str], None] = lambda _id: None
+        self.on_exit: Callable[[MediaWorker], None] = lambda _w: None
+        self.alive = True
         self.tasks = 0
 
     def start(self) -> None:
@@ -92,10 +94,14 @@ class MediaWorker:
                 elif msg[0] == "closed":
                     self.on_viewer_closed(msg[1])
         except (EOFError, OSError):
+            # The worker died: fail what waits on it and let its viewers go.
+            self.alive = False
             asyncio.get_running_loop().remove_reader(self.conn.fileno())
+            log.error("media worker %d exited", self.index)
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(RuntimeError("media worker exited"))
+            self.on_exit(self)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -116,13 +122,22 @@ class MediaWorkerPool:
         self.viewers: dict[str, RemoteViewer] = {}
         for w in self.workers:
             w.on_viewer_closed = self._viewer_closed
+            w.on_exit = self._worker_exited
 
     def start(self) -> None:
         for w in self.workers:
             w.start()
 
     def pick(self) -> MediaWorker:
-        return min(self.workers, key=lambda w: w.tasks)
+        alive = [w for w in self.workers if w.alive]
+        if not alive:
+            raise RuntimeError("no media worker is running")
+        return min(alive, key=lambda w: w.tasks)
+
+    def _worker_exited(self, worker: MediaWorker) -> None:
+        for v in list(self.viewers.values()):
+            if v.output.worker is worker:
+                v.schedule_close(notify=False)
 
     def _viewer_closed(self, viewer_id: str) -> None:
         v = self.viewers.get(viewer_id)
