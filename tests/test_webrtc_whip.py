@@ -114,7 +114,9 @@ async def test_whip_push_output_reaches_a_whip_server():
 
         follower = asyncio.get_running_loop().create_task(follow())
         token = hub.signer.issue("publish", "room1", "pushed")
-        peer = await hub.start_whip_push(task, f"{base}/whip/room1/pushed", token)
+        # As CreateDigitalHumanStreamTask's Output.WhipUrl puts it in the task's config.
+        task.config.extra = {"WhipUrl": f"{base}/whip/room1/pushed", "WhipToken": token}
+        (peer,) = await hub.start_outputs(task)
         assert peer.push_location and "/whip/room1/pushed/" in peer.push_location
         await wait_until(lambda: len(received) > 25)
         quiet = np.concatenate(received)

@@ -83,15 +83,16 @@ class TransportHub:
         return peer
 
     async def start_outputs(self, task) -> list:
-        """Start the push outputs a task asks for in `config.extra` (Output.WhipUrl,
-        Output.RtmpUrl). They end with the task. A failing WHIP push raises; an RTMP push
+        """Start the push outputs a task asks for in `config.extra` (Output.WhipUrl with an
+        optional WhipToken, Output.RtmpUrl). They end with the task. A failing WHIP push raises; an RTMP push
         that cannot connect logs and ends by itself."""
         from avatar.transport.rtmp import start_rtmp_push
 
         started: list = []
         extra = task.config.extra or {}
         if extra.get("WhipUrl"):
-            started.append(await self.start_whip_push(task, extra["WhipUrl"]))
+            token = extra.get("WhipToken")  # the bearer token the WHIP server wants, if any
+            started.append(await self.start_whip_push(task, extra["WhipUrl"], token))
         if extra.get("RtmpUrl"):
             started.append(start_rtmp_push(task, extra["RtmpUrl"]))
         return started
