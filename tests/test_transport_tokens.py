@@ -52,3 +52,16 @@ def test_ice_host_addresses(monkeypatch):
     )
     out = strip_mdns_candidates(sdp)
     assert ".local" not in out and "127.0.0.1 5001" in out
+
+
+def test_ice_servers_setting(monkeypatch):
+    from avatar.transport.ice import rtc_configuration
+
+    monkeypatch.delenv("DH_ICE_SERVERS", raising=False)
+    assert rtc_configuration().iceServers == []  # never aiortc's default Google STUN
+    monkeypatch.setenv("DH_ICE_SERVERS", "stun:stun.example.org:3478, turn:turn.example.org")
+    monkeypatch.setenv("DH_TURN_USERNAME", "u")
+    monkeypatch.setenv("DH_TURN_PASSWORD", "p")
+    stun, turn = rtc_configuration().iceServers
+    assert stun.urls == "stun:stun.example.org:3478" and stun.username is None
+    assert (turn.urls, turn.username, turn.credential) == ("turn:turn.example.org", "u", "p")

@@ -67,13 +67,29 @@ def configure_ice(host_addresses: str | list[str] | None = None) -> list[str] | 
 
 
 def ice_servers_from_env() -> list[RTCIceServer]:
+    """DH_ICE_SERVERS: comma-separated stun:/turn: URLs (none by default); TURN credentials
+    from DH_TURN_USERNAME / DH_TURN_PASSWORD."""
     value = os.environ.get(ENV_ICE_SERVERS, "")
-    return [RTCIceServer(u.strip()) for u in value.split(",") if u.strip()]
+    user = os.environ.get("DH_TURN_USERNAME") or None
+    password = os.environ.get("DH_TURN_PASSWORD") or None
+    servers = []
+    for url in (u.strip() for u in value.split(",")):
+        if url:
+            turn = url.startswith(("turn:", "turns:"))
+            servers.append(
+                RTCIceServer(
+                    url, username=user if turn else None, credential=password if turn else None
+                )
+            )
+    return servers
 
 
 def rtc_configuration(ice_servers: list[RTCIceServer] | None = None) -> RTCConfiguration:
-    """A peer configuration that never falls back to aiortc's default STUN server."""
-    return RTCConfiguration(iceServers=ice_servers if ice_servers is not None else [])
+    """A peer configuration with the configured ICE servers (DH_ICE_SERVERS, none by default):
+    never aiortc's default public STUN server."""
+    return RTCConfiguration(
+        iceServers=ice_servers if ice_servers is not None else ice_servers_from_env()
+    )
 
 
 _CANDIDATE_RE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) ", re.IGNORECASE)
