@@ -31,6 +31,29 @@ def preview_crop(renderer: AvatarRenderer) -> tuple[int, int, int, int]:
     return x0, y0, int(min(x0 + side, w)), int(min(y0 + side, h))
 
 
+def _small_renderer(renderer: AvatarRenderer) -> AvatarRenderer | None:
+    """A photo renderer on the preview crop at preview size (None for other renderers)."""
+    import cv2
+
+    from avatar.render.photo import PhotoRenderer
+    from avatar.render.photo_rig import PhotoRig
+
+    if not isinstance(renderer, PhotoRenderer):
+        return None
+    rig = renderer.rig
+    x0, y0, x1, y1 = preview_crop(renderer)
+    s = min(1.0, PREVIEW_MAX / max(x1 - x0, y1 - y0))
+    size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))
+    rgba = cv2.resize(rig.rgba[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(rig.person_alpha[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    pts = ((rig.points - [x0, y0]) * s).astype(np.float32)
+    try:
+        small = PhotoRig(rgba, mask, pts, (rig.z_source * s).astype(np.float32))
+    except Exception:  # a crop too small to rig: render the full avatar instead
+        return None
+    return PhotoRenderer(small, renderer.action_names(), close_mouth_at_rest=renderer.close_at_rest)
+
+
 def render_action(renderer: AvatarRenderer, name: str, fps: int = PREVIEW_FPS) -> list[np.ndarray]:
     """RGBA frames of `name` played once over idle life, plus a short rest after it."""
     idle, player = IdleMotion(seed=1), ActionPlayer()
@@ -49,7 +72,10 @@ def write_previews(
 
     out_dir = folder / "previews"
     out_dir.mkdir(exist_ok=True)
-    x0, y0, x1, y1 = preview_crop(renderer)
+    small = _small_renderer(renderer)
+    if small is not None:
+        renderer = small  # the same avatar, cropped and scaled to the preview: ~10x faster
+    x0, y0, x1, y1 = preview_crop(renderer) if small is None else (0, 0, *renderer.size)
     s = min(1.0, PREVIEW_MAX / max(x1 - x0, y1 - y0))
     size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))
     names = renderer.action_names() or ActionPlayer().names()

@@ -100,6 +100,7 @@ class PhotoRig:
         self.face_h = float(oval[:, 1].max() - oval[:, 1].min())
         self.v_chin0 = float(uv[g.CHIN, 1])
         self.v_forehead = float(oval[:, 1].min())
+        self.z_source = z.astype(np.float32)
         # Forward relief of each landmark (nose > cheeks > face edge), for yaw/pitch parallax.
         zr = float(np.median(z[g.FACE_OVAL])) - z.astype(np.float64)
         self._z = np.clip(zr, 0, None) * 0.7
