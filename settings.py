@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     tts_online: bool = False  # offer edge-tts voices (need the internet; fall back offline)
     web_open_sessions: bool = True  # companion/tutor pages may start sessions without sign-in
-    llm_threads: int = Field(default=1, ge=1)  # threads of the local model (1 holds up best under load)
-    agent_idle_timeout_s: float = Field(default=120.0, gt=0)  # an agent instance ends without a user
+    # Threads of the local model (1 holds up best under load).
+    llm_threads: int = Field(default=1, ge=1)
+    # An agent instance ends this long after its user left.
+    agent_idle_timeout_s: float = Field(default=120.0, gt=0)
     video_workers: int = Field(default=1, ge=1)
     admin_password: str | None = None
 
