@@ -98,6 +98,7 @@ def browser(speech_wav: Path):
 
 def shoot(page, shots: Path, name: str) -> None:
     page.set_viewport_size(DESKTOP)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots / f"{name}-desktop.png"))
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)
@@ -254,7 +255,22 @@ def test_studio_creates_avatar_and_renders_video(
     r = httpx.get(href, timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert r.content[4:8] == b"ftyp" and len(r.content) > 10_000
+    # A stream task: start it, watch it in the embedded player, drive it by text, stop it.
+    page.select_option("#s-avatar", new_id)
+    page.click("#s-new button[type=submit]")
+    page.wait_for_selector("#watch:not(.hidden)")
+    page.wait_for_function("document.querySelector('#player').src.includes('/play?')")
+    player = page.frame_locator("#player")
+    player.locator("#status").filter(has_text="connected").wait_for(timeout=T)
+    page.fill("#d-text-in", "Welcome to the studio.")
+    page.click("#d-text button[type=submit]")
+    page.wait_for_function("document.querySelector('#d-msg').textContent.startsWith('DriveId')")
     shoot(page, shots, "studio")
+    task = page.get_attribute("#tasks tr[data-task]", "data-task")
+    page.click(f"#tasks tr[data-task='{task}'] button.danger")
+    server.client.wait(
+        "GetDigitalHumanStreamTaskStatus", {"TaskId": task}, lambda d: d["Status"] >= 4
+    )
     assert not errors, errors
     ctx.close()
 

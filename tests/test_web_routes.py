@@ -95,6 +95,24 @@ def test_upload_through_the_proxy(app: InProcessApp) -> None:
     app.http.cookies.clear()
 
 
+def test_voice_sample_for_the_operator(app: InProcessApp) -> None:
+    voices = app.http.get("/web/config").json()["Timbres"]
+    if not voices:
+        pytest.skip("no offline voice installed")
+    path = f"/web/voice-sample/{voices[0]['TimbreId']}"
+    assert app.http.get(path).status_code == 401
+    login(app)
+    r = app.http.get(path)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    import soundfile as sf
+
+    pcm, rate = sf.read(io.BytesIO(r.content), dtype="int16")
+    assert rate == 16000 and len(pcm) > rate // 2  # at least half a second of speech
+    assert abs(pcm.astype(float)).mean() > 100  # not silence
+    assert app.http.get("/web/voice-sample/nope").status_code == 404
+    app.http.cookies.clear()
+
+
 def test_wrong_passwords_are_throttled(tmp_path: Path) -> None:
     with InProcessApp(tmp_path / "data", admin_password=PASSWORD) as a:
         codes = [

@@ -3,6 +3,7 @@
 - `GET /web/config`: public picker data (avatars, voices, lessons), no secrets;
 - `POST /web/login` {Password}, `POST /web/logout`, `GET /web/me`: the studio operator's sign-in
   (DH_ADMIN_PASSWORD; an HttpOnly SameSite=Strict cookie);
+- `GET /web/voice-sample/{TimbreId}`: a short spoken sample (WAV) for the operator;
 - `POST /web/api/{Action}`: any action, run in-process as the app, for a signed-in operator
   (JSON body, or multipart/form-data for UploadFile); needs the header `X-DH-Studio: 1`;
 - `POST /web/session` {DigitalHumanId, TimbreId, Scenario, Language, Lesson}: start an agent
@@ -215,6 +216,26 @@ async def studio_action(action: str, request: Request) -> Response:
     if isinstance(body, JSONResponse):
         return body
     return JSONResponse(await run_action(request, action, body))
+
+
+@router.get("/voice-sample/{timbre_id}")
+async def voice_sample(timbre_id: str, request: Request) -> Response:
+    """A spoken sample of a voice (WAV), for the signed-in operator's voice list."""
+    from webapp.voices import sample_wav
+
+    if not signed_in(request):
+        return _err(401, 401, "sign in first")
+    state = request.app.state
+    cache = getattr(state, "web_voice_samples", None)
+    if cache is None:
+        cache = state.web_voice_samples = {}
+    try:
+        data = await sample_wav(services_of(request).tts, timbre_id[:128], cache)
+    except KeyError:
+        return _err(404, 400000004, "no such voice")
+    return Response(
+        data, media_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 # ---- visitor sessions ----

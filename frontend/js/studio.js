@@ -125,7 +125,12 @@ async function loadVoices() {
     if (page.Timbres.length < 20) break;
   }
   $("voices").textContent = "";
-  for (const v of voices) $("voices").append(el("tr", {}, el("td", { text: v.Name }), el("td", { text: v.TimbreId }), el("td", { text: v.Language })));
+  for (const v of voices) {
+    const audio = el("audio", { preload: "none", src: `/web/voice-sample/${encodeURIComponent(v.TimbreId)}` });
+    const play = el("button", { type: "button", text: "▶ " + t("studio.preview"), "aria-label": `${t("studio.preview")}: ${v.Name}`,
+      onclick: () => { audio.currentTime = 0; audio.play().catch((e) => msg("c-msg", e.message, true)); } });
+    $("voices").append(el("tr", {}, el("td", { text: v.Name }), el("td", { text: v.Language }), el("td", {}, play, audio)));
+  }
   for (const sel of [$("d-voice"), $("v-voice")]) {
     sel.textContent = "";
     for (const v of voices) sel.append(new Option(`${v.Name} (${v.Language})`, v.TimbreId));
