@@ -50,6 +50,7 @@ class PhotoRenderer(AvatarRenderer):
         if close_mouth_at_rest is None:
             close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
         self.close_at_rest = close_mouth_at_rest
+        self._face_cache: tuple[tuple[bytes, float], np.ndarray] | None = None
         x0, y0, x1, y1 = rig.roi
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
 
@@ -270,16 +271,7 @@ class PhotoRenderer(AvatarRenderer):
         moved = self._forward_body(grid, anchors)
         head = moved[0] - r.frame.origin
         # The face layer rides on the head: place it where the mouth has moved to.
-        fd = self._face_grid(r.face_grid, tab, corner, chain)
-        md = self._face_grid(r.mouth_grid, tab, corner, chain)
-        fx0, fy0, fx1, fy1 = r.face_grid.box
-        mx0, my0, mx1, my1 = r.mouth_grid.box
-        ax0, ay0 = max(mx0, fx0), max(my0, fy0)
-        ax1, ay1 = min(mx1, fx1), min(my1, fy1)
-        if ax1 > ax0 and ay1 > ay0:
-            fd[ay0 - fy0 : ay1 - fy0, ax0 - fx0 : ax1 - fx0] = md[
-                ay0 - my0 : ay1 - my0, ax0 - mx0 : ax1 - mx0
-            ]
+        fd = self._face_layer(tab, corner, chain)
         self._paste(dense, fd, r.face_grid.box, head)
         mapxy = dense
         cv2.add(mapxy, r.identity, dst=mapxy)
@@ -312,6 +304,27 @@ class PhotoRenderer(AvatarRenderer):
                 frame, lips[:n], lips[n:], teeth_line, r.frame.v_axis, r.E, r.look, opacity
             )
         return frame
+
+    def _face_layer(self, tab: np.ndarray, corner: float, chain: np.ndarray) -> np.ndarray:
+        """Face displacement over the face box (coarse grid, fine grid at the mouth). The last
+        one is kept: while nobody speaks the face is the same from frame to frame."""
+        key = (chain.tobytes(), corner)
+        cached = self._face_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        r = self.rig
+        fd = self._face_grid(r.face_grid, tab, corner, chain)
+        md = self._face_grid(r.mouth_grid, tab, corner, chain)
+        fx0, fy0, fx1, fy1 = r.face_grid.box
+        mx0, my0, mx1, my1 = r.mouth_grid.box
+        ax0, ay0 = max(mx0, fx0), max(my0, fy0)
+        ax1, ay1 = min(mx1, fx1), min(my1, fy1)
+        if ax1 > ax0 and ay1 > ay0:
+            fd[ay0 - fy0 : ay1 - fy0, ax0 - fx0 : ax1 - fx0] = md[
+                ay0 - my0 : ay1 - my0, ax0 - mx0 : ax1 - mx0
+            ]
+        self._face_cache = (key, fd)  # one assignment: safe if two threads render at once
+        return fd
 
     def _paste(self, dense: np.ndarray, fd: np.ndarray, box: tuple, shift: np.ndarray) -> None:
         r = self.rig
