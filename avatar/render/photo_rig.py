@@ -221,7 +221,23 @@ class PhotoRig:
         small_mask = cv2.dilate((small_mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
         filled = cv2.inpaint(small, small_mask, 5, cv2.INPAINT_TELEA)
         big = cv2.resize(filled, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
-        plate[band > 0, :3] = big[band > 0]
+        # Better than a smooth fill: the background mirrored across the outline keeps its
+        # texture (grass, fabric, paint); the smooth fill is left where no mirror exists.
+        _, lab = cv2.distanceTransformWithLabels(
+            binary, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        zeros = np.argwhere(binary == 0)
+        py, px = np.nonzero(band)
+        if len(zeros):
+            q0 = zeros[np.clip(lab[py, px] - 1, 0, len(zeros) - 1)]
+            qy, qx = 2 * q0[:, 0] - py, 2 * q0[:, 1] - px
+            ok = (qy >= 0) & (qy < self.h) & (qx >= 0) & (qx < self.w)
+            ok[ok] &= binary[qy[ok], qx[ok]] == 0
+            mirrored = big[py, px].copy()
+            mirrored[ok] = self.rgba[qy[ok], qx[ok], :3]
+            plate[py, px, :3] = mirrored
+        else:
+            plate[band > 0, :3] = big[band > 0]
         return plate
 
     def _relief(self, pts: np.ndarray) -> np.ndarray:
