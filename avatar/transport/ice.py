@@ -56,7 +56,9 @@ def configure_ice(host_addresses: str | list[str] | None = None) -> list[str] | 
     global _host_addresses
     if host_addresses is None:
         host_addresses = os.environ.get(ENV_HOST_ADDRESSES)
-    if isinstance(host_addresses, str):
+    if host_addresses is None:
+        _host_addresses = None  # every interface, as aioice does by default
+    elif isinstance(host_addresses, str):
         _host_addresses = parse_addresses(host_addresses)
     else:
         _host_addresses = [str(ipaddress.ip_address(a)) for a in host_addresses] or None
