@@ -65,3 +65,12 @@ def test_ice_servers_setting(monkeypatch):
     stun, turn = rtc_configuration().iceServers
     assert stun.urls == "stun:stun.example.org:3478" and stun.username is None
     assert (turn.urls, turn.username, turn.credential) == ("turn:turn.example.org", "u", "p")
+
+
+def test_ice_without_a_setting_uses_every_interface(monkeypatch):
+    monkeypatch.delenv("DH_ICE_HOST_ADDRESSES", raising=False)
+    try:
+        assert configure_ice() is None
+        assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    finally:
+        configure_ice("127.0.0.1")  # the rest of the suite stays on loopback
