@@ -233,9 +233,12 @@ class PhotoRenderer(AvatarRenderer):
         lash = min(0.2 * eye.gap_max, 0.5 * (float(top.min()) - va))
         s0 = va + (v - va) * (top - lash - va) / np.maximum(tp - lash - va, 1e-3)
         s1 = v - (tp - top)
+        # Below the closing lid read from a little under the mesh's lower lid line, so no
+        # sliver of eye white shows under the lashes.
+        bot_s = np.minimum(bot + 0.12 * blink * eye.gap_max, vb - 1.0)
         den = bp - tp
-        s2 = top + (v - tp) * np.where(den > 1e-3, gap / np.where(den > 1e-3, den, 1), 0)
-        s3 = bot + (v - bp) * (vb - bot) / np.maximum(vb - bp, 1e-3)
+        s2 = top + (v - tp) * np.where(den > 1e-3, (bot_s - top) / np.where(den > 1e-3, den, 1), 0)
+        s3 = bot_s + (v - bp) * (vb - bot_s) / np.maximum(vb - bp, 1e-3)
         vs = np.where(v < tp - lash, s0, np.where(v < tp, s1, np.where(v < bp, s2, s3)))
         band = (v >= va) & (v <= vb) & (np.abs(u) <= reach)
         vs = np.where(band, vs, v)
