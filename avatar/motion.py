@@ -66,15 +66,19 @@ class IdleMotion:
         self._dy = _Drift(rng, 0.004 * k, 0.03, 0.15)
         self._sway = _Drift(rng, 0.45 * k, 0.02, 0.1)
         self._breath_wander = _Drift(rng, 0.35, 0.01, 0.05)
-        self._rng = random.Random(seed * 104729 + 3)
+        # One generator per kind of event: drawing order then never depends on how far ahead
+        # either list was extended.
+        self._blink_rng = random.Random(seed * 104729 + 3)
+        self._gaze_rng = random.Random(seed * 130363 + 5)
         self._blinks: list[float] = []
         self._gaze: list[tuple[float, float, float]] = []  # (start time, x, y)
+        self._gaze_times: list[float] = []
         self._extend(10.0)
 
     def _extend(self, until: float) -> None:
-        # Event times are drawn in order from a seeded generator and kept, so params_at stays a
+        # Event times are drawn in order from seeded generators and kept, so params_at stays a
         # pure function of t however it is called.
-        rng = self._rng
+        rng = self._blink_rng
         t = self._blinks[-1] if self._blinks else rng.uniform(0.5, 2.5)
         if not self._blinks:
             self._blinks.append(t)
@@ -84,6 +88,7 @@ class IdleMotion:
             else:
                 t += rng.uniform(2.0, 6.0)
             self._blinks.append(t)
+        rng = self._gaze_rng
         g = self._gaze[-1][0] if self._gaze else 0.0
         if not self._gaze:
             self._gaze.append((0.0, 0.0, 0.0))
@@ -107,9 +112,9 @@ class IdleMotion:
     def gaze_at(self, t: float) -> tuple[float, float]:
         if t + 1 > self._gaze[-1][0]:
             self._extend(t + 30)
-        times = [g[0] for g in self._gaze[-64:]] if t > self._gaze[0][0] else [0.0]
-        base = len(self._gaze) - len(times)
-        i = max(bisect.bisect_right(times, t) - 1, 0) + base
+        if len(self._gaze_times) != len(self._gaze):
+            self._gaze_times = [g[0] for g in self._gaze]
+        i = max(bisect.bisect_right(self._gaze_times, t) - 1, 0)
         _, x1, y1 = self._gaze[i]
         _, x0, y0 = self._gaze[i - 1] if i > 0 else self._gaze[i]
         # Saccade: a quick 120 ms move from the previous target.

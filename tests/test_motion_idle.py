@@ -48,8 +48,11 @@ def test_idle_is_smooth_alive_and_never_loops() -> None:
 def test_idle_is_a_pure_function_of_time() -> None:
     a, b = IdleMotion(seed=9), IdleMotion(seed=9)
     late = a.params_at(300.0)
-    assert a.params_at(1.0) == b.params_at(1.0)
+    for t in np.arange(0.0, 60.0, 0.37):
+        assert a.params_at(float(t)) == b.params_at(float(t))
     assert b.params_at(300.0) == late
+    gazes = {IdleMotion(seed=9).gaze_at(float(t)) for t in np.arange(0.0, 60.0, 0.5)}
+    assert len(gazes) > 5  # the gaze moves now and then
     assert IdleMotion(seed=10).params_at(1.0) != a.params_at(1.0)
 
 
