@@ -4,6 +4,8 @@ codecs, size, duration against the audio, audio present, alpha, subtitles, cance
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -380,3 +382,51 @@ def test_long_sentences_become_timed_cues_without_cutting_words() -> None:
     assert all(abs(a.end - b.start) < 1e-9 for a, b in zip(cues, cues[1:], strict=False))
     zh = split_long_cue(Cue("一二三四五六七八九十，一二三四五六七八九十。", 0.0, 2.0), 12)
     assert [c.text for c in zh] == ["一二三四五六七八九十，", "一二三四五六七八九十。"]
+
+
+def _children() -> list[int]:
+    """Pids of this process's children (from /proc)."""
+    me, out = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.slow
+def test_isolated_render_survives_a_crash_and_cancels(
+    astronaut: Path, speech3: Speech, tmp_path: Path
+) -> None:
+    from avatar.video.isolate import RenderCrashed, render_file_isolated
+
+    spec = VideoSpec(str(astronaut), 1920, 1080, "mp4", audio_url="f")
+    out = tmp_path / "i.mp4"
+    res = render_file_isolated(spec, RenderInputs(speech3), out)
+    info = probe(out)
+    assert info.video and res.frames == info.video.frames
+    out.unlink()
+
+    before = set(_children())
+    killed: list[int] = []
+
+    def kill_child(f: float) -> None:  # the child crashes hard in the middle of the video
+        if f >= 0.3 and not killed:
+            for pid in set(_children()) - before:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    with pytest.raises(RenderCrashed, match="signal 9"):
+        render_file_isolated(spec, RenderInputs(speech3), out, kill_child)
+    assert killed and not list(tmp_path.iterdir())  # no file, no partial file
+
+    cancel = threading.Event()
+    with pytest.raises(RenderCancelled):
+        render_file_isolated(
+            spec, RenderInputs(speech3), out, lambda f: f >= 0.3 and cancel.set(), cancel
+        )
+    assert not list(tmp_path.iterdir())

@@ -93,7 +93,10 @@ async def start_video_jobs(services: Any) -> VideoJobs:
     async def fetch(url: str, path: Path) -> int:
         return await services.fetcher.to_file(url, path)
 
-    env = JobEnv(data_dir=services.data_dir, fetch=fetch, tts=services.tts)
+    # Rendering in a child process by default: a crash in native code ends one job, not the
+    # server (DH_VIDEO_ISOLATE=0 renders in threads of the server process).
+    isolate = os.environ.get("DH_VIDEO_ISOLATE", "1").lower() not in ("0", "false", "no")
+    env = JobEnv(data_dir=services.data_dir, fetch=fetch, tts=services.tts, isolate=isolate)
 
     def notify(job: JobView) -> None:
         services.callbacks.emit(EVENT_VIDEO, job.id, _detail(services, job))

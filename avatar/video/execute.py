@@ -25,6 +25,7 @@ from agent.tts.base import SpeechOptions, TTSError
 from avatar.compose import Asset, Layout
 from avatar.registry import AvatarBuildError
 from avatar.video import jobs
+from avatar.video.isolate import RenderCrashed, render_file_isolated
 from avatar.video.jobs import JobStore, JobView
 from avatar.video.render import RenderCancelled, RenderInputs, RenderResult, render_file
 from avatar.video.spec import SpecError, VideoSpec
@@ -50,6 +51,7 @@ class JobEnv:
     render_workers: int = 2
     preset: str | None = None
     heartbeat_s: float = 0.5
+    isolate: bool = False  # render in a child process (a crash ends the job, not the server)
 
     @property
     def videos_dir(self) -> Path:
@@ -104,7 +106,7 @@ async def execute_job(
             await store.release(job_id)
             raise
         await store.fail(job_id, "cancelled")  # a no-op: the job is already 5
-    except (InputError, AudioError, SpecError, TTSError, AvatarBuildError) as e:
+    except (InputError, AudioError, SpecError, TTSError, AvatarBuildError, RenderCrashed) as e:
         await store.fail(job_id, str(e))
     except Exception as e:
         log.exception("video job %s failed", job_id)
@@ -150,11 +152,11 @@ async def _work(
     out = env.videos_dir / result_file(job.id, spec.format)
     finished = state["finished"] = threading.Event()
 
+    render = render_file_isolated if env.isolate else render_file
+
     def run() -> RenderResult:
         try:
-            return render_file(
-                spec, inputs, out, on_progress, cancel, env.render_workers, env.preset
-            )
+            return render(spec, inputs, out, on_progress, cancel, env.render_workers, env.preset)
         finally:
             finished.set()  # the partial file is gone by now
 
