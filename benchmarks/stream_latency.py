@@ -7,8 +7,9 @@ watches it with an aiortc WHEP viewer (CreateStreamPlayToken) and measures, over
   mouth region has left its rest picture;
 - text_to_audio: DriveByText call → first audible audio frame decoded at the viewer;
 - av_offset: lag of the mouth-motion envelope behind the audio-loudness envelope at the viewer
-  (cross-correlation on a 5 ms grid; positive = picture late). The viewer is aiortc, which
-  does no lip-sync buffering: this is the offset of what arrives, before any player alignment.
+  (cross-correlation on a 5 ms grid; positive = picture late). The viewer is aiortc with its
+  audio prefetch turned off, so both are timed on arrival: this is the offset of what arrives,
+  before any player's own lip-sync alignment.
 
 The mouth region is found by calibration: the 24×24 block that changes most while a first text
 drive speaks. Prints progress to stderr and a final JSON line:
@@ -62,7 +63,8 @@ class Viewer:
     def __init__(self) -> None:
         self.frames: list[tuple[float, np.ndarray]] = []
         self.rms: list[tuple[float, float]] = []
-        self.client = WhepClient(self._video, self._audio)
+        # Audio decoded on arrival, like the pictures (aiortc would hold it 80 ms otherwise).
+        self.client = WhepClient(self._video, self._audio, audio_prefetch=False)
 
     def _video(self, t: float, frame) -> None:
         self.frames.append((t, frame.to_ndarray(format="gray")[::2, ::2].astype(np.float32)))

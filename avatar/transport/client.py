@@ -58,9 +58,21 @@ VideoCallback = Callable[[float, object], None]  # (arrival monotonic time, av.V
 AudioCallback = Callable[[float, object], None]  # (arrival monotonic time, av.AudioFrame)
 
 
+def _no_audio_prefetch(receiver) -> None:
+    """aiortc holds 4 audio packets (80 ms) before decoding the first and shows video at once,
+    which skews A/V timing measured at the viewer; measuring clients decode audio on arrival."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    try:
+        receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(capacity=16, prefetch=0)
+    except AttributeError:  # pragma: no cover - aiortc internals changed
+        log.warning("cannot turn off aiortc's audio prefetch")
+
+
 class WhepClient:
     """Receives a stream: calls on_video/on_audio for every decoded frame, on_event for every
-    data-channel message."""
+    data-channel message. `audio_prefetch=False` decodes audio as it arrives (for
+    measurements: arrival times of sound and pictures then compare)."""
 
     def __init__(
         self,
@@ -70,6 +82,7 @@ class WhepClient:
         *,
         video: bool = True,
         audio: bool = True,
+        audio_prefetch: bool = True,
     ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration())
         self.on_video = on_video
@@ -84,7 +97,9 @@ class WhepClient:
         if video:
             self.pc.addTransceiver("video", direction="recvonly")
         if audio:
-            self.pc.addTransceiver("audio", direction="recvonly")
+            tx = self.pc.addTransceiver("audio", direction="recvonly")
+            if not audio_prefetch:
+                _no_audio_prefetch(tx.receiver)
         self.channel = self.pc.createDataChannel("events")
 
         @self.channel.on("message")
