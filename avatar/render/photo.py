@@ -45,6 +45,11 @@ class PhotoRenderer(AvatarRenderer):
             soft = cv2.GaussianBlur(rig.person_alpha, (0, 0), max(0.8, rig.E / 120))
             self._person = _premultiplied(rig.rgba, np.minimum(rig.rgba[..., 3], soft))
             self._plate = np.zeros_like(rig.rgba)
+        elif rig.rgba[..., 3].min() < 255:
+            # A cut-out picture: what the person uncovers is transparent, like around it.
+            plate_alpha = np.where(rig.layer_alpha > 0, 0, rig.rgba[..., 3]).astype(np.uint8)
+            self._plate = _premultiplied(rig.rgba, plate_alpha)
+            self._remove_background = True  # frames carry alpha: convert back to straight
         else:
             self._plate = np.ascontiguousarray(rig.plate)
         if close_mouth_at_rest is None:
