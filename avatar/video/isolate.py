@@ -8,13 +8,22 @@ multiprocessing Event that render_file polls like a threading one.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import os
+import signal
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from avatar.video.render import ProgressFn, RenderCancelled, RenderInputs, RenderResult
+from avatar.video.render import (
+    ProgressFn,
+    RenderCancelled,
+    RenderInputs,
+    RenderResult,
+    partial_path,
+)
 from avatar.video.spec import VideoSpec
 
 POLL_S = 0.1
@@ -37,7 +46,7 @@ def render_file_isolated(
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     stop = ctx.Event()
-    args = (spec.to_dict(), inputs, str(out_path), child, stop, workers, preset)
+    args = (spec.to_dict(), inputs, str(out_path), child, stop, workers, preset, os.getpid())
     proc = ctx.Process(target=_child_main, args=args, name="video-render", daemon=True)
     proc.start()
     child.close()  # the parent keeps the reading end only: EOF when the child is gone
@@ -69,7 +78,20 @@ def render_file_isolated(
             proc.join()
         parent.close()
         # A child that died mid-file could not remove its partial output.
-        out_path.with_name(out_path.name + ".part").unlink(missing_ok=True)
+        if proc.pid is not None:
+            partial_path(out_path, proc.pid).unlink(missing_ok=True)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this process when the parent dies (a killed server leaves no orphan
+    renderer writing files)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _death(code: int | None) -> str:
@@ -86,9 +108,11 @@ def _child_main(
     stop: Any,
     workers: int,
     preset: str | None,
+    parent_pid: int,
 ) -> None:
     from avatar.video.render import render_file
 
+    _die_with_parent(parent_pid)
     try:
         res = render_file(
             VideoSpec.from_dict(spec_d),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -204,6 +205,12 @@ def _already_cut(renderer: AvatarRenderer, mask: np.ndarray) -> bool:
     return bool(outside.any()) and int(rgba[..., 3][outside].max()) <= 8
 
 
+def partial_path(out_path: Path, pid: int) -> Path:
+    """Where a process writes `out_path` before it is complete: one name per process, so an
+    orphaned or parallel writer never shares a file with the current one."""
+    return out_path.with_name(f"{out_path.name}.{pid}.part")
+
+
 def render_file(
     spec: VideoSpec,
     inputs: RenderInputs,
@@ -222,7 +229,7 @@ def render_file(
     own = fr.own_actions
     fr.action_starts = own_action_starts(spec, inputs.speech, own)
     params = frame_params(spec, inputs.speech, n, skip_actions=own)
-    tmp = out_path.with_name(out_path.name + ".part")
+    tmp = partial_path(out_path, os.getpid())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     enc = VideoEncoder(
         tmp, spec.format, spec.width, spec.height, spec.fps, spec.transparent, preset

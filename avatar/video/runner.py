@@ -91,6 +91,11 @@ class JobRunner(ABC):
         (their status shows the file has expired)."""
         if self.retention_s is None:
             return 0
+        # Partial files left by killed processes (no render runs for a day).
+        for p in self.env.videos_dir.glob("*.part"):
+            with contextlib.suppress(OSError):
+                if p.stat().st_mtime < time.time() - 86400:
+                    p.unlink()
         expired = await self.store.expired(time.time() - self.retention_s)
         for job in expired:
             name = job.result.get("file")
@@ -118,6 +123,9 @@ class InProcessRunner(JobRunner):
         self._cancels: dict[str, threading.Event] = {}
 
     async def start(self) -> None:
+        # Partial files of the last run: nobody else writes here (a single server's runner).
+        for p in self.env.videos_dir.glob("*.part"):
+            p.unlink(missing_ok=True)
         n = await self.store.requeue_cut_off()
         if n:
             log.warning("%d video job(s) cut off by the last shutdown are queued again", n)
