@@ -139,3 +139,22 @@ def test_partial_hint_picks_a_face(tmp_path: Path, astronaut: np.ndarray) -> Non
     two = _write(tmp_path / "two.png", np.concatenate([astronaut, astronaut], 1))
     meta = build_avatar("photo", two, tmp_path / "p", {"Kind": "photo", "Mouth": [225, 160]})
     assert meta["face_box"][0] < 512
+
+
+def test_cut_out_picture_keeps_its_transparency(tmp_path: Path, astronaut: np.ndarray) -> None:
+    from avatar.render.photo import PhotoRenderer
+
+    alpha = np.zeros(astronaut.shape[:2], np.uint8)
+    cv2.ellipse(alpha, (230, 300), (200, 260), 0, 0, 360, 255, -1)
+    src = _write(tmp_path / "cut.png", np.dstack([astronaut, alpha]))
+    build_avatar("photo", src, tmp_path / "cut")
+    r = PhotoRenderer(load_renderer(tmp_path / "cut").rig, close_mouth_at_rest=False)
+    rest = r.render(REST_PARAMS, 0.0)
+    assert np.array_equal(rest[..., 3], alpha)
+    assert np.array_equal(
+        rest[alpha == 255, :3], cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB)[alpha == 255]
+    )
+    moved = r.render(FrameParams(head_roll=6.0, head_dx=0.04, breath=1.0), 0.0)
+    far = cv2.dilate(alpha, np.ones((61, 61), np.uint8)) == 0
+    assert moved[far, 3].max() == 0  # still transparent away from the person
+    assert not np.array_equal(moved[..., 3], alpha)  # the outline moved with the head
