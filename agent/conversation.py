@@ -54,9 +54,13 @@ class Detector(Protocol):
 
 @dataclass(slots=True)
 class ConversationConfig:
-    system_prompt: str = (
-        "You are a friendly digital human. Answer briefly, in one or two sentences."
-    )
+    """How the agent talks. `use_case` picks the role prompt (agent/llm/prompts.py): companion,
+    customer_service (answers from `knowledge`, retrieved per question) or tutor; `persona`
+    (an agent's own SystemPrompt) replaces the role text."""
+
+    use_case: str = "companion"
+    persona: str | None = None
+    knowledge: Any = None  # agent.llm.knowledge.KnowledgeBase
     language: str | None = None  # None: let ASR detect it; "en" / "zh" fixes it
     window: int = 20  # messages of history sent to the LLM
     interrupt_mode: int = 0  # 0: user speech interrupts the avatar at once; 1: never
@@ -301,9 +305,14 @@ class Conversation:
         return float(getattr(getattr(ep, "config", None), "min_silence", 0.0))
 
     def messages_for(self, text: str) -> list[dict[str, str]]:
-        """What the LLM gets for a new user message: system prompt and the history window."""
-        recent = [*self.history, {"role": "user", "content": text}][-self.config.window :]
-        return [{"role": "system", "content": self.config.system_prompt}, *recent]
+        """What the LLM gets for a new user message: the use case's system prompt (with the
+        knowledge passages that match the question) and the newest history that fits."""
+        from agent.llm.prompts import build_messages, system_prompt
+
+        c = self.config
+        language = c.language or self.voice.language
+        system = system_prompt(c.use_case, language, c.knowledge, question=text, persona=c.persona)
+        return build_messages(system, self.history, user=text, window=c.window)
 
     async def _guarded(self, tokens: AsyncIterator[str]) -> AsyncIterator[str]:
         """LLM tokens; on an LLM failure, the user sees why and the avatar apologises."""

@@ -184,3 +184,44 @@ def test_wrong_token_is_refused(server: ServerProcess, tmp_path: Path) -> None:
         return 0
 
     assert asyncio.run(attempt()) in (4401, 403)
+
+
+async def test_customer_service_answers_from_its_knowledge(
+    server: ServerProcess, fake_llm: FakeLLM
+) -> None:
+    c = server.client
+    c.ok(
+        "RegisterAgent",
+        {
+            "AgentId": "service",
+            "Scenario": "customer_service",
+            "Knowledge": [
+                "Returns: items can be returned within 30 days with the receipt.",
+                "Shipping: orders over 50 euros ship for free within Germany.",
+            ],
+            "LLM": {"Url": fake_llm.base_url + "/chat/completions"},
+        },
+    )
+    inst = await asyncio.to_thread(
+        c.ok,
+        "CreateDigitalHumanAgentInstance",
+        {
+            "AgentId": "service",
+            "UserId": "u2",
+            "RTC": {"RoomId": "room-agent", "AgentStreamId": "agent-stream-3"},
+            "DigitalHuman": {"DigitalHumanId": public_avatar(server), "ConfigId": "mobile"},
+        },
+    )
+    n = len(fake_llm.stats.requests)
+    c.ok(
+        "SendAgentInstanceLLM",
+        {"AgentInstanceId": inst["AgentInstanceId"], "Text": "Can I return my shoes?"},
+    )
+    for _ in range(400):  # the reply's LLM request arrives within 20 s
+        if len(fake_llm.stats.requests) > n:
+            break
+        await asyncio.sleep(0.05)
+    system = fake_llm.stats.requests[n]["messages"][0]["content"]
+    assert "within 30 days" in system and "customer-service" in system
+    assert fake_llm.stats.requests[n]["messages"][-1]["content"] == "Can I return my shoes?"
+    c.ok("DeleteAgentInstance", {"AgentInstanceId": inst["AgentInstanceId"]})

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from agent.conversation import Conversation, ConversationConfig
 from agent.instances import AgentInstance
+from agent.llm.knowledge import KnowledgeBase
 from agent.tts.base import SpeechOptions
 from api.actions.streams import create_stream_task
 from api.context import ActionContext
@@ -82,6 +83,14 @@ class ASRReq(Req):
 class RegisterAgentReq(Req):
     AgentId: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")
     Name: str = Field("", max_length=256)
+    Scenario: Literal["companion", "customer_service", "tutor"] = Field(
+        "companion", description="extension: the role prompt (LLM.SystemPrompt replaces it)"
+    )
+    Knowledge: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="extension: passages a customer_service agent answers from (retrieved per question)",
+    )
     LLM: LLMReq = Field(default_factory=LLMReq)
     TTS: TTSReq = Field(default_factory=TTSReq)
     ASR: ASRReq = Field(default_factory=ASRReq)
@@ -232,7 +241,11 @@ async def create_instance(ctx: ActionContext, req: CreateInstanceReq) -> dict:
         for m in (req.MessageHistory.Messages if req.MessageHistory else [])
     ]
     conv_cfg = ConversationConfig(
-        system_prompt=llm_cfg.SystemPrompt or ConversationConfig().system_prompt,
+        use_case=cfg.Scenario,
+        persona=llm_cfg.SystemPrompt,
+        knowledge=KnowledgeBase.from_texts(cfg.Knowledge, source=req.AgentId)
+        if cfg.Knowledge
+        else None,
         language=language,
         window=req.MessageHistory.WindowSize if req.MessageHistory else 20,
         interrupt_mode=req.AdvancedConfig.InterruptMode if req.AdvancedConfig else 0,
