@@ -256,7 +256,7 @@ async def run(args, api: ApiClient) -> dict:
         box = most_moving_block(speaking or [f for t, f in v.frames if t > t0])
         await asyncio.sleep(0.6)
         t_rest = time.monotonic()
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(4.0)  # long enough to see blinks and sway: idle motion's range
         idle = [f for t, f in v.frames if t > t_rest]
         y, x, k = box
         rest = np.median([f[y : y + k, x : x + k] for f in idle], axis=0)
