@@ -258,13 +258,18 @@ def test_studio_creates_avatar_and_renders_video(
     # A stream task: start it, watch it in the embedded player, drive it by text, stop it.
     page.select_option("#s-avatar", new_id)
     page.click("#s-new button[type=submit]")
-    page.wait_for_selector("#watch:not(.hidden)")
+    page.wait_for_selector("#watch[data-streaming='1']")
     page.wait_for_function("document.querySelector('#player').src.includes('/play?')")
     player = page.frame_locator("#player")
     player.locator("#status").filter(has_text="connected").wait_for(timeout=T)
     page.fill("#d-text-in", "Welcome to the studio.")
     page.click("#d-text button[type=submit]")
-    page.wait_for_function("document.querySelector('#d-msg').textContent.startsWith('DriveId')")
+    page.wait_for_function(
+        "document.querySelector('#d-msg').textContent.startsWith('Drive')"
+        " || document.querySelector('#d-msg').classList.contains('err')"
+    )
+    said = page.inner_text("#d-msg")
+    assert said.startswith("DriveId"), said
     shoot(page, shots, "studio")
     task = page.get_attribute("#tasks tr[data-task]", "data-task")
     page.click(f"#tasks tr[data-task='{task}'] button.danger")

@@ -191,7 +191,22 @@ async function watch(task) {
   watching = task.TaskId;
   $("player").src = tok.PlayUrl;
   $("watch").classList.remove("hidden");
-  msg("d-msg", `${t("studio.task")}: ${task.TaskId}`);
+  // Drives are refused until the task streams: keep the forms off until then.
+  setDriving(false);
+  for (;;) {
+    const st = await act("GetDigitalHumanStreamTaskStatus", { TaskId: task.TaskId });
+    msg("d-msg", `${t("studio.task")} ${task.TaskId.slice(0, 12)}…: ${t(`tstatus.${st.Status}`)}${st.FailReason ? ` (${st.FailReason})` : ""}`, st.Status === 2);
+    if (watching !== task.TaskId) return;
+    if (st.Status === 3) { setDriving(true); break; }
+    if (st.Status !== 1) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  loadTasks();
+}
+
+function setDriving(on) {
+  document.querySelectorAll("#d-text button, #d-audio button").forEach((b) => { b.disabled = !on; });
+  $("watch").dataset.streaming = on ? "1" : "0";
 }
 
 function unwatch() { watching = null; $("player").src = "about:blank"; $("watch").classList.add("hidden"); }
