@@ -45,7 +45,11 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
 
 
 def build_avatar(
-    kind: str, source: Path, folder: Path, hint: dict | None = None, progress: ProgressFn | None = None
+    kind: str,
+    source: Path,
+    folder: Path,
+    hint: dict | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Blocking CPU work: run it in a worker thread. Writes `avatar.json` last, so a folder
     without it is a half-made avatar that the caller deletes. Returns the meta dict."""
@@ -53,6 +57,9 @@ def build_avatar(
     folder.mkdir(parents=True, exist_ok=True)
     meta = module.build(source, folder, hint, progress or (lambda p: None))
     meta.setdefault("kind", kind)
+    keywords = (hint or {}).get("keywords") or (hint or {}).get("Keywords")
+    if isinstance(keywords, dict):  # words that start actions in text drives (any kind)
+        meta.setdefault("keywords", {str(k): [str(w) for w in v] for k, v in keywords.items()})
     write_meta(folder, meta)
     return meta
 

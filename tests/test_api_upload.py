@@ -3,6 +3,7 @@ accepts; builds report Progress/Status/FailReason and leave nothing half-made; d
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -115,10 +116,27 @@ def test_create_field_errors(api: InProcessApp) -> None:
 @pytest.mark.slow
 def test_create_video_digital_human(api: InProcessApp) -> None:
     url = upload(api, "talk.mp4", VIDEO.read_bytes())["Data"]["Url"]
-    dh_id = api.client.ok("CreateVideoDigitalHuman", {"Name": "Talk", "VideoUrl": url})[
-        "DigitalHumanId"
-    ]
+    hint = {"Actions": [{"Action": "wave", "Start": 1.0, "End": 2.5, "Keywords": ["hello"]}]}
+    dh_id = api.client.ok(
+        "CreateVideoDigitalHuman", {"Name": "Talk", "VideoUrl": url, "Hint": hint}
+    )["DigitalHumanId"]
     info = wait_built(api, dh_id, timeout=240)
     assert info["Status"] == 2, info
     assert info["Kind"] == "video"
     assert max(info["_progress_seen"]) <= 100
+    # The named stretch of the recording is an action, started by its keyword in text drives.
+    assert "wave" in {a["Action"] for a in info["Actions"]}
+    meta = json.loads((api.services.avatars_dir / dh_id / "avatar.json").read_text())
+    assert meta["keywords"] == {"wave": ["hello"]}
+
+
+def test_image_hint_fields(api: InProcessApp) -> None:
+    url = upload(api, "face.jpg", PHOTO.read_bytes())["Data"]["Url"]
+    body = {"Name": "Hinted", "ImageUrl": url, "Hint": {"FaceBox": [1, 2, 3]}}
+    reply = api.client.call("CreateImageDigitalHuman", body)
+    assert reply["Code"] == INVALID_PARAMETER and "Hint.FaceBox" in reply["Message"]
+    body["Hint"] = {"FaceBox": [100, 80, 320, 380], "Keywords": {"nod": ["yes"]}}
+    dh_id = api.client.ok("CreateImageDigitalHuman", body)["DigitalHumanId"]
+    assert wait_built(api, dh_id)["Status"] == 2
+    meta = json.loads((api.services.avatars_dir / dh_id / "avatar.json").read_text())
+    assert meta["keywords"] == {"nod": ["yes"]}

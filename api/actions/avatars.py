@@ -23,9 +23,24 @@ IMAGE_MAX_BYTES = 30 * 1024 * 1024
 VIDEO_MAX_BYTES = 300 * 1024 * 1024
 
 
+Point = list[float]
+
+
 class ImageHint(Req):
+    """Helps the face analysis where a stylised face is missed or several faces are seen
+    (pixels of the uploaded image)."""
+
     Kind: Literal["photo", "still"] = Field("photo", description="still: no face analysis")
-    Mouth: list[int] | None = Field(None, min_length=2, max_length=2, description="[x, y] pixels")
+    FaceBox: list[float] | None = Field(
+        None, min_length=4, max_length=4, description="[x, y, width, height] of the face to use"
+    )
+    LeftEye: Point | None = Field(None, min_length=2, max_length=2, description="[x, y]")
+    RightEye: Point | None = Field(None, min_length=2, max_length=2, description="[x, y]")
+    Mouth: Point | None = Field(None, min_length=2, max_length=2, description="[x, y]")
+    RemoveBackground: bool = Field(False, description="frames transparent outside the person")
+    Keywords: dict[str, list[str]] | None = Field(
+        None, description="{action: [words]}: a text drive saying a word starts the action"
+    )
 
 
 class CreateImageReq(Req):
@@ -34,9 +49,26 @@ class CreateImageReq(Req):
     Hint: ImageHint | None = None
 
 
+class VideoActionReq(Req):
+    Action: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    Start: float = Field(ge=0, description="seconds into the recording")
+    End: float = Field(gt=0)
+    Keywords: list[str] = Field(default_factory=list, max_length=20)
+
+
+class VideoHint(Req):
+    Range: list[float] | None = Field(
+        None, min_length=2, max_length=2, description="[start, end] seconds of the recording to use"
+    )
+    Actions: list[VideoActionReq] = Field(
+        default_factory=list, max_length=20, description="named stretches played by DoAction"
+    )
+
+
 class CreateVideoReq(Req):
     Name: str = Field(min_length=1, max_length=256)
     VideoUrl: str = Field(min_length=1, max_length=1024, pattern=r"^https?://")
+    Hint: VideoHint | None = None
 
 
 async def _create(
@@ -102,7 +134,15 @@ async def create_image_digital_human(ctx: ActionContext, req: CreateImageReq) ->
 @action(CreateVideoReq)
 async def create_video_digital_human(ctx: ActionContext, req: CreateVideoReq) -> dict:
     """Make a digital human from a short talking video (built in the background)."""
-    dh_id = await _create(ctx, req.Name, req.VideoUrl, ["video"], None, VIDEO_MAX_BYTES, "video")
+    hint = None
+    if req.Hint is not None:
+        hint = {"Actions": [a.model_dump(exclude={"Keywords"}) for a in req.Hint.Actions]}
+        if req.Hint.Range:
+            hint["range"] = req.Hint.Range
+        keywords = {a.Action: a.Keywords for a in req.Hint.Actions if a.Keywords}
+        if keywords:
+            hint["keywords"] = keywords
+    dh_id = await _create(ctx, req.Name, req.VideoUrl, ["video"], hint, VIDEO_MAX_BYTES, "video")
     return {"DigitalHumanId": dh_id}
 
 
