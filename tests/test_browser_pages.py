@@ -101,6 +101,9 @@ def shoot(page, shots: Path, name: str) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots / f"{name}-desktop.png"))
     page.set_viewport_size(PHONE)
+    # Let the layout settle at the new width (media queries, then two frames).
+    page.wait_for_function("window.innerWidth === 390")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
 
@@ -137,6 +140,17 @@ def test_companion_turn(server: ServerProcess, browser, shots: Path, llm: FakeLL
     assert page.evaluate("document.querySelector('video').videoWidth") > 0
     page.click("#debug summary")
     shoot(page, shots, "companion-talking")
+    # A network drop: the socket closes under the page; it reconnects and the talk goes on.
+    first_socket = page.evaluate_handle("window.dh.chat.ws")
+    page.evaluate("window.dh.chat.ws.close(4000)")
+    page.wait_for_function(
+        "s => window.dh.chat.ws && window.dh.chat.ws !== s && window.dh.chat.ws.readyState === 1",
+        arg=first_socket,
+    )
+    replies = page.locator("#transcript li.avatar").count()
+    page.fill("#text", "Tell me more.")
+    page.press("#text", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('#transcript li.avatar').length > {replies}")
     assert not errors, errors
     instance = page.evaluate("window.dh.session.AgentInstanceId")
     page.click("#stop")
@@ -280,7 +294,9 @@ def test_studio_creates_avatar_and_renders_video(
     ctx.close()
 
 
-def test_page_screenshots(server: ServerProcess, browser, shots: Path) -> None:
+def test_tutor_and_page_screenshots(
+    server: ServerProcess, browser, shots: Path, llm: FakeLLM
+) -> None:
     ctx, page, errors = new_page(browser)
     for name, path, ready in (
         ("index", "/app/", ".cards"),
@@ -290,6 +306,30 @@ def test_page_screenshots(server: ServerProcess, browser, shots: Path) -> None:
         page.goto(server.base_url + path)
         page.wait_for_selector(ready)
         shoot(page, shots, name)
+    # The tutor: the lesson goes into the agent's prompt, the avatar reads a passage (a text
+    # drive), a typed question is answered. The microphone is refused: typed questions only.
+    ctx.close()
+    ctx, page, errors = new_page(browser)
+    page.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('refused', 'NotAllowedError'));"
+    )
+    page.goto(server.base_url + "/app/tutor.html")
+    page.wait_for_selector("#passages li")
+    page.select_option("#lesson", "photosynthesis")
+    page.click("#start")
+    page.wait_for_function("window.dh.chat && window.dh.chat.stats().framesDecoded > 10")
+    with page.expect_response("**/web/session/say") as said:
+        page.click("#passages li:nth-child(2) button.read")
+    assert said.value.json()["Code"] == 0
+    asked = len(llm.stats.requests)
+    page.fill("#text", "What is chlorophyll?")
+    page.press("#text", "Enter")
+    page.locator("#transcript li.avatar", has_text="meet you").wait_for()
+    system = llm.stats.requests[asked]["messages"][0]["content"]
+    assert "chlorophyll captures the light energy" in system, system
+    shoot(page, shots, "tutor-session")
+    page.click("#stop")
     # The Chinese UI: the toggle switches the text and the page language.
     page.goto(server.base_url + "/app/tutor.html")
     page.wait_for_selector("#passages li")
