@@ -29,7 +29,6 @@ from avatar.types import AudioChunk, VideoFrame
 log = logging.getLogger(__name__)
 
 CODEC_MIME = {"VP8": "video/VP8", "H264": "video/H264"}
-EVENT_CHANNEL_LABEL = "events"
 
 
 def normalize_codec(codec: str) -> str:
