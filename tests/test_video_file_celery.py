@@ -200,6 +200,7 @@ async def test_a_lost_worker_s_job_is_finished_by_another(cluster, media_url: st
         assert job.result["attempts"] == 2
         info = probe(data / "videos" / job.result["file"])
         assert info.video and abs(info.video.duration - 8.0) <= 0.1
+        # The killed attempt's partial file was removed by the attempt that took over.
         assert [p.name for p in (data / "videos").iterdir() if p.is_file()] == [job.result["file"]]
     finally:
         await runner.close()

@@ -256,3 +256,19 @@ async def test_clean_shutdown_mid_job_requeues_without_using_an_attempt(
     finally:
         await runner.close()
     assert job.status == jobs.DONE and job.result["attempts"] == 1
+
+
+async def test_an_attempt_taken_over_can_no_longer_write(setup) -> None:  # type: ignore[no-untyped-def]
+    store, env, avatar = setup
+    job_id = await store.create(1, "a1", _spec(avatar, "http://127.0.0.1:9/x.wav"))
+    first = await store.claim(job_id)
+    assert first and first.result["attempts"] == 1
+    assert await store.heartbeat(job_id, 10, 1) == jobs.RENDERING
+    await store.requeue_cut_off()  # presumed dead
+    assert (await store.claim(job_id)) is not None  # attempt 2 takes over
+    assert await store.heartbeat(job_id, 50, 1) == jobs.LOST  # the old attempt hears it
+    assert not await store.finish(job_id, {"file": "x.mp4"}, 1)
+    assert not await store.fail(job_id, "old attempt", 1)
+    job = await store.get(job_id)
+    assert job and job.status == jobs.RENDERING and job.progress == 0
+    assert await store.finish(job_id, {"file": "x.mp4", "duration": 1.0}, 2)

@@ -70,6 +70,7 @@ async def execute_job(
     if job is None:
         return None
     cancel = cancel or threading.Event()
+    attempt = int(job.result.get("attempts", 1))  # every write below is guarded by it
     state = {"progress": 0.0, "rendering": False}
 
     def on_progress(frac: float) -> None:  # called from the render thread
@@ -85,8 +86,9 @@ async def execute_job(
             done, _ = await asyncio.wait({work}, timeout=env.heartbeat_s)
             if done:
                 break
-            status = await store.heartbeat(job_id, int(state["progress"]))
-            if status == jobs.CANCELLED and not user_cancelled:
+            status = await store.heartbeat(job_id, int(state["progress"]), attempt)
+            if status in (jobs.CANCELLED, jobs.LOST) and not user_cancelled:
+                # Cancelled, or presumed dead and taken over by another worker: stop.
                 user_cancelled = True
                 cancel.set()
                 if not state["rendering"]:
@@ -94,7 +96,7 @@ async def execute_job(
         result = work.result()
     except RenderCancelled:
         # The runner set the event after a CancelDigitalHumanVideo (status 5 is stored).
-        await store.fail(job_id, "cancelled")  # a no-op when the job is already 5
+        await store.fail(job_id, "cancelled", attempt)  # a no-op when the job is already 5
     except asyncio.CancelledError:
         if not user_cancelled:
             # Our caller is shutting down: stop the render thread and put the job back in the
@@ -103,18 +105,20 @@ async def execute_job(
             finished = state.get("finished")
             if finished is not None:  # let the render thread stop and clean up first
                 await asyncio.to_thread(finished.wait, 10)
-            await store.release(job_id)
+            await store.release(job_id, attempt)
             raise
-        await store.fail(job_id, "cancelled")  # a no-op: the job is already 5
+        await store.fail(job_id, "cancelled", attempt)  # a no-op: the job is already 5
     except (InputError, AudioError, SpecError, TTSError, AvatarBuildError, RenderCrashed) as e:
-        await store.fail(job_id, str(e))
+        await store.fail(job_id, str(e), attempt)
     except Exception as e:
         log.exception("video job %s failed", job_id)
-        await store.fail(job_id, f"internal error: {type(e).__name__}: {e}")
+        await store.fail(job_id, f"internal error: {type(e).__name__}: {e}", attempt)
     else:
-        if not await store.finish(job_id, result):
-            # Cancelled at the last moment: the file must not outlive the job.
-            (env.videos_dir / result["file"]).unlink(missing_ok=True)
+        if not await store.finish(job_id, result, attempt):
+            now = await store.get(job_id)
+            if now is not None and now.status == jobs.CANCELLED:
+                # Cancelled at the last moment: the file must not outlive the job.
+                (env.videos_dir / result["file"]).unlink(missing_ok=True)
     finally:
         if not work.done():
             cancel.set()
@@ -150,6 +154,10 @@ async def _work(
     state["progress"] = 10
     state["rendering"] = True
     out = env.videos_dir / result_file(job.id, spec.format)
+    if int(job.result.get("attempts", 1)) > 1:
+        # Partial files of earlier attempts, whose processes died (or lost the job).
+        for p in env.videos_dir.glob(f"{out.name}.*.part"):
+            p.unlink(missing_ok=True)
     finished = state["finished"] = threading.Event()
 
     render = render_file_isolated if env.isolate else render_file

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.models import VideoJob
 
 QUEUED, RENDERING, FAILED, DONE, CANCELLED = 1, 2, 3, 4, 5
+LOST = 0  # heartbeat answer: another attempt has taken the job over (ours was presumed dead)
 FINAL = (FAILED, DONE, CANCELLED)
 MAX_ATTEMPTS = 3
 LEASE_S = 60.0  # a rendering job silent for this long is considered cut off
@@ -149,12 +150,12 @@ class JobStore:
                 return None
         return await self.get(job_id)
 
-    async def release(self, job_id: str) -> None:
+    async def release(self, job_id: str, attempt: int | None = None) -> None:
         """Rendering → queued at a clean shutdown; the interrupted start does not count as an
         attempt (a crash, which cannot call this, does)."""
         async with self.db() as s, s.begin():
             row = await s.get(VideoJob, job_id)
-            if row is None or row.status != RENDERING:
+            if row is None or row.status != RENDERING or not _owns(row, attempt):
                 return
             result = dict(row.result or {})
             result["attempts"] = max(0, int(result.get("attempts", 1)) - 1)
@@ -164,23 +165,28 @@ class JobStore:
                 .values(status=QUEUED, progress=0, result=result, update_time=time.time())
             )
 
-    async def heartbeat(self, job_id: str, progress: int) -> int | None:
-        """Store progress while rendering; returns the job's status (5 = cancel requested)."""
+    async def heartbeat(self, job_id: str, progress: int, attempt: int | None = None) -> int:
+        """Store progress while rendering; returns the job's status (5 = cancel requested), or
+        LOST when the job is gone or another attempt owns it now."""
         async with self.db() as s, s.begin():
-            await s.execute(
-                update(VideoJob)
-                .where(VideoJob.id == job_id, VideoJob.status == RENDERING)
-                .values(progress=progress, update_time=time.time())
-            )
             row = await s.get(VideoJob, job_id)
-            return row.status if row else None
+            if row is None or not _owns(row, attempt):
+                return LOST
+            if row.status == RENDERING:
+                await s.execute(
+                    update(VideoJob)
+                    .where(VideoJob.id == job_id, VideoJob.status == RENDERING)
+                    .values(progress=progress, update_time=time.time())
+                )
+            return row.status
 
-    async def finish(self, job_id: str, result: dict[str, Any]) -> bool:
-        """Rendering → done; False when the job was cancelled meanwhile."""
-        return await self._end(job_id, DONE, None, result, progress=100)
+    async def finish(self, job_id: str, result: dict[str, Any], attempt: int | None = None) -> bool:
+        """Rendering → done; False when the job was cancelled meanwhile (or, with `attempt`,
+        when another attempt owns it now)."""
+        return await self._end(job_id, DONE, None, result, 100, attempt)
 
-    async def fail(self, job_id: str, reason: str) -> bool:
-        return await self._end(job_id, FAILED, reason[:1000], None)
+    async def fail(self, job_id: str, reason: str, attempt: int | None = None) -> bool:
+        return await self._end(job_id, FAILED, reason[:1000], None, None, attempt)
 
     async def _end(
         self,
@@ -189,10 +195,11 @@ class JobStore:
         reason: str | None,
         result: dict[str, Any] | None,
         progress: int | None = None,
+        attempt: int | None = None,
     ) -> bool:
         async with self.db() as s, s.begin():
             row = await s.get(VideoJob, job_id)
-            if row is None or row.status in FINAL:
+            if row is None or row.status in FINAL or not _owns(row, attempt):
                 return False
             values: dict[str, Any] = {"status": status, "update_time": time.time()}
             if reason is not None:
@@ -246,3 +253,8 @@ class JobStore:
             row = await s.get(VideoJob, job_id)
             if row is not None:
                 row.result = {**(row.result or {}), "expired": True}
+
+
+def _owns(row: VideoJob, attempt: int | None) -> bool:
+    """Whether the attempt numbered `attempt` (None: any) is the job's current one."""
+    return attempt is None or int((row.result or {}).get("attempts", 0)) == attempt
