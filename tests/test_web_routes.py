@@ -141,6 +141,19 @@ def test_session_requests_are_checked(app: InProcessApp) -> None:
     assert http.post("/web/session/end", json={"AgentInstanceId": "abc"}).status_code == 404
 
 
+def test_closed_sessions_need_the_operator(tmp_path: Path) -> None:
+    with InProcessApp(tmp_path / "data", admin_password=PASSWORD) as a:
+        # Until settings.py has the field (DH_WEB_OPEN_SESSIONS), set it on the instance.
+        object.__setattr__(a.services.settings, "web_open_sessions", False)
+        body = {"DigitalHumanId": "x", "Scenario": "companion"}
+        r = a.http.post("/web/session", json=body)
+        assert r.status_code == 403 and "DH_WEB_OPEN_SESSIONS" in r.json()["Message"]
+        assert a.http.get("/web/config").json()["OpenSessions"] is False
+        login(a)
+        r = a.http.post("/web/session", json=body)
+        assert r.status_code == 400  # past the gate: the unknown avatar is the API's error
+
+
 def test_widget_scripts_carry_cors(app: InProcessApp) -> None:
     for path in ("/web/widget.js", "/web/js/chat.js", "/web/js/pcm-worklet.js", "/web/js/i18n.js"):
         r = app.http.get(path, headers={"Origin": "http://127.0.0.1:1"})

@@ -21,7 +21,7 @@ from webapp.runner import ok, run_action
 ROOT = Path(__file__).resolve().parent
 LESSONS = ROOT.parent / "frontend" / "lessons.json"
 USE_CASE = {"companion": "companion", "tutor": "tutor", "service": "customer_service"}
-SESSIONS_PER_MINUTE = 4  # per client address
+SESSIONS_PER_MINUTE = 6  # per client address
 ROOM = "web"
 
 

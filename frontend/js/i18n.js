@@ -4,7 +4,9 @@
 
 const DICT = {
   en: {
-    "app.title": "Digital human",
+    "app.title": "Digital human", "skip": "Skip to content",
+    "demo.how": "On your own site, add a config object and one script tag. sessionUrl is an endpoint of your backend that calls the signed API and returns {WsUrl, WhepUrl, PlayToken, AgentInstanceId} (see examples/widget_backend.py); the ServerSecret never reaches the browser.",
+    "demo.note": "This page uses the server's own /web/session (open sessions) as its backend. Open the chat button in the corner.",
     "nav.home": "Home", "nav.companion": "Companion", "nav.tutor": "Tutor", "nav.studio": "Studio",
     "nav.widget": "Widget demo", "lang.toggle": "中文", "lang.label": "Switch language",
     "home.lead": "Talk to a digital human in your browser, learn with a tutor, or create avatars and videos.",
@@ -51,7 +53,9 @@ const DICT = {
     "widget.title": "Customer service", "widget.greeting": "Hi! Ask me anything about your order.",
   },
   zh: {
-    "app.title": "数字人",
+    "app.title": "数字人", "skip": "跳到正文",
+    "demo.how": "在你自己的网站上，加一个配置对象和一行 script 标签。sessionUrl 是你自己后端的接口：它用签名 API 创建实例，只返回 {WsUrl, WhepUrl, PlayToken, AgentInstanceId}（见 examples/widget_backend.py）；ServerSecret 永远不会到浏览器。",
+    "demo.note": "本页用服务器自带的 /web/session（开放会话）作为后端。点右下角的按钮打开对话。",
     "nav.home": "首页", "nav.companion": "陪伴", "nav.tutor": "辅导", "nav.studio": "工作室",
     "nav.widget": "客服组件演示", "lang.toggle": "English", "lang.label": "切换语言",
     "home.lead": "在浏览器里和数字人对话、跟着老师学习，或者制作数字人形象和视频。",
