@@ -7,7 +7,7 @@ once and kept in the data directory (see `api/credentials.py`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # An agent instance ends this long after its user left.
     agent_idle_timeout_s: float = Field(default=120.0, gt=0)
     video_workers: int = Field(default=1, ge=1)
+    video_runner: Literal["inprocess", "celery"] = "inprocess"  # where video file jobs run
+    celery_broker_url: str | None = None  # e.g. redis://127.0.0.1:6379/0 (video_runner=celery)
+    video_retention_hours: float = Field(default=168.0, gt=0)  # finished files are kept this long
     admin_password: str | None = None
 
     # Limits of remote fetches (AudioUrl, ImageUrl, AssetUrl, ...).
