@@ -27,9 +27,32 @@ RATE = 16000
 BACK = 8
 
 
-def load_utterances(folder: Path, per_source: int = 0) -> list[tuple[str, np.ndarray, list[PhonemeTiming]]]:
+def source_frames(src: Path, args: argparse.Namespace) -> tuple[list, list]:
+    """Train/validation feature copies of one data file (the last 10 % of its utterances are
+    validation), cached on disk."""
+    key = f"{src.stem}_{src.stat().st_size}_{args.per_source}_{args.copies}.npz"
+    cache = Path(args.cache) / key
+    if cache.exists():
+        with np.load(cache, allow_pickle=True) as z:
+            return list(z["train"]), list(z["val"])
+    utts = load_utterances(src, args.per_source)
+    nval = max(1, len(utts) // 10)
+    tr_f = utterance_frames(utts[:-nval], args.copies, seed=1)
+    val_f = utterance_frames(utts[-nval:], 2, seed=2)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.empty(len(tr_f), object)
+    arr[:] = tr_f
+    varr = np.empty(len(val_f), object)
+    varr[:] = val_f
+    np.savez(cache, train=arr, val=varr)
+    return tr_f, val_f
+
+
+def load_utterances(
+    source: Path, per_source: int = 0
+) -> list[tuple[str, np.ndarray, list[PhonemeTiming]]]:
     out = []
-    for f in sorted(folder.glob("*.npz")):
+    for f in [source]:
         with np.load(f) as z:  # read each array once (NpzFile decompresses on every access)
             d = {k: z[k] for k in z.files}
         offs = d["offsets"]
@@ -103,7 +126,7 @@ def make_rows(frames, ahead: int):
 
 
 def train_mlp(
-    x, y, xv, yv, hidden=(96, 64), epochs=30, lr=2e-3, seed=0, wd=1e-4
+    x, y, xv, yv, hidden=(96, 64), epochs=30, lr=2e-3, seed=0, wd=1e-4, noise=0.25
 ) -> tuple[list, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     mu = x.mean(axis=0)
@@ -127,7 +150,8 @@ def train_mlp(
         lr_ep = lr * (0.5 * (1 + np.cos(np.pi * ep / epochs)))
         for i in range(0, len(perm), bs):
             idx = perm[i : i + bs]
-            h = [xn[idx]]
+            # input noise: the model must not lean on fine details of two synthetic voices
+            h = [xn[idx] + noise * rng.standard_normal((len(idx), xn.shape[1]), dtype=np.float32)]
             for li in range(0, len(params), 2):
                 z = h[-1] @ params[li] + params[li + 1]
                 h.append(np.maximum(z, 0) if li < len(params) - 2 else z)
@@ -168,21 +192,27 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--per-source", type=int, default=0, help="at most this many utterances per file")
+    ap.add_argument(
+        "--per-source", type=int, default=0, help="at most this many utterances per file"
+    )
     ap.add_argument("--out", default=str(MODEL_DIR))
+    ap.add_argument(
+        "--cache", default="/tmp/lipsync_feats", help="features per source are kept here"
+    )
+    ap.add_argument("--features-only", action="store_true")
     args = ap.parse_args()
-    utts = load_utterances(Path(args.data), args.per_source)
-    rng = np.random.default_rng(0)
-    rng.shuffle(utts)
-    if args.limit:
-        utts = utts[: args.limit]
-    nval = max(1, len(utts) // 10)
-    val, tr = utts[:nval], utts[nval:]
-    print(len(tr), "train utterances", len(val), "val")
     t0 = time.time()
-    frames = utterance_frames(tr, args.copies, seed=1)
-    vframes = utterance_frames(val, 2, seed=2)
-    print(f"features of {len(frames)} copies in {time.time() - t0:.0f}s", flush=True)
+    frames, vframes = [], []
+    for src in sorted(Path(args.data).glob("*.npz")):
+        tr_f, val_f = source_frames(src, args)
+        frames += tr_f
+        vframes += val_f
+        print(
+            f"{src.name}: {len(tr_f)} train copies, {len(val_f)} val ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
+    if args.features_only:
+        return
     for ahead in args.ahead:
         t0 = time.time()
         x, y = make_rows(frames, ahead)
