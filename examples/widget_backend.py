@@ -10,7 +10,7 @@ are short-lived, scoped tokens for one conversation.
 
 then open http://127.0.0.1:8080/ : a demo page of "your site" with the widget. Routes:
   GET  /                  the demo page (one <script> tag loads the widget from the server)
-  POST /dh-session        {Language?} → {AgentInstanceId, WsUrl, WhepUrl, PlayToken}
+  POST /dh-session        {Language?, Codec?} → {AgentInstanceId, WsUrl, WhepUrl, PlayToken}
   POST /dh-session/end    {AgentInstanceId} → ends it
 In a real site, put your own checks in `create_session` (signed-in customer, quota, ...).
 """
@@ -72,8 +72,9 @@ class DigitalHumanApi:
             raise RuntimeError(f"{action}: {reply['Code']} {reply['Message']}")
         return reply.get("Data") or {}
 
-    def create_session(self, language: str, avatar: str | None) -> dict:
+    def create_session(self, language: str, avatar: str | None, codec: str = "H264") -> dict:
         language = "zh" if language == "zh" else "en"
+        codec = "VP8" if codec == "VP8" else "H264"  # what the visitor's browser decodes
         agent_id = f"site-service-{language}"
         with self._lock:
             if agent_id not in self._agents:
@@ -97,7 +98,11 @@ class DigitalHumanApi:
                 "AgentId": agent_id,
                 "UserId": "visitor-" + uuid.uuid4().hex[:8],
                 "RTC": {"RoomId": "site", "AgentStreamId": "site" + uuid.uuid4().hex[:16]},
-                "DigitalHuman": {"DigitalHumanId": avatar, "ConfigId": "mobile"},
+                "DigitalHuman": {
+                    "DigitalHumanId": avatar,
+                    "ConfigId": "mobile",
+                    "EncodeCode": codec,
+                },
             },
         )
         # Only the per-conversation tokens go to the browser.
@@ -153,7 +158,9 @@ def make_handler(api: DigitalHumanApi, avatar: str | None) -> type[BaseHTTPReque
                 body = {}
             try:
                 if self.path == "/dh-session":
-                    data = api.create_session(str(body.get("Language", "en")), avatar)
+                    data = api.create_session(
+                        str(body.get("Language", "en")), avatar, str(body.get("Codec", "H264"))
+                    )
                 elif self.path == "/dh-session/end":
                     api.call(
                         "DeleteAgentInstance", {"AgentInstanceId": body.get("AgentInstanceId", "")}

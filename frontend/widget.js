@@ -8,6 +8,7 @@
  * `sessionUrl` is an endpoint of the site owner's own backend: it calls the digital-human server's
  * signed API (CreateDigitalHumanAgentInstance; the ServerSecret stays on that backend) and answers
  * {WsUrl, WhepUrl, PlayToken, AgentInstanceId}. examples/widget_backend.py is such a backend.
+ * The widget POSTs {Language, Codec ("H264" | "VP8": what this browser decodes), ...sessionBody}.
  * Options: endUrl (POSTed {AgentInstanceId} on close), title, greeting, language ("en"|"zh"),
  * position ("right"|"left"), microphone (false: text only), sessionBody (extra JSON for sessionUrl).
  * Theme with CSS variables on the page: --dh-accent, --dh-accent-text, --dh-bg, --dh-text,
@@ -85,7 +86,7 @@
   }
 
   function init() {
-    var mods = Promise.all([import(base + "/web/js/chat.js"), import(base + "/web/js/i18n.js")]);
+    var mods = Promise.all([import(base + "/web/js/chat.js"), import(base + "/web/js/i18n.js"), import(base + "/web/js/api.js")]);
     var lang = cfg.language;
     var ui = null, chat = null, session = null, tr = null, opening = null;
 
@@ -109,7 +110,7 @@
           var res = await fetch(cfg.sessionUrl, {
             method: "POST", credentials: "include",
             headers: { "Content-Type": "application/json" },
-            body: JSON.stringify(Object.assign({ Language: lang }, cfg.sessionBody || {})),
+            body: JSON.stringify(Object.assign({ Language: lang, Codec: m[2].preferredCodec() }, cfg.sessionBody || {})),
           });
           if (!res.ok) throw new Error("session " + res.status);
           session = await res.json();

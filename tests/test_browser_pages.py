@@ -249,6 +249,10 @@ def test_studio_creates_avatar_and_renders_video(
 
     page.fill("#c-name", "Astronaut photo")
     page.set_input_files("#c-file", str(MEDIA / "images" / "astronaut.png"))
+    page.fill("#c-actions", "smile happy")  # not "action = words": refused before any upload
+    page.click("#c-submit")
+    page.wait_for_selector("#c-msg.err")
+    page.fill("#c-actions", "smile = happy, glad\nnod = yes")
     page.click("#c-submit")
     page.wait_for_function(
         "[...document.querySelectorAll('#avatars li')].some(li =>"

@@ -31,6 +31,7 @@ class SessionReq(BaseModel):
     Scenario: Literal["companion", "tutor", "service"] = "companion"
     Language: Literal["en", "zh"] = "en"
     Lesson: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9-]+$")
+    Codec: Literal["H264", "VP8"] = "H264"  # VP8 where the browser cannot decode H.264
 
 
 class SayReq(BaseModel):
@@ -121,7 +122,11 @@ class WebSessions:
             "AgentId": agent_id,
             "UserId": user,
             "RTC": {"RoomId": ROOM, "AgentStreamId": "web" + uuid.uuid4().hex[:16]},
-            "DigitalHuman": {"DigitalHumanId": req.DigitalHumanId, "ConfigId": "mobile"},
+            "DigitalHuman": {
+                "DigitalHumanId": req.DigitalHumanId,
+                "ConfigId": "mobile",
+                "EncodeCode": req.Codec,
+            },
             "TTS": {"Params": tts},
             "ASR": {"Params": {"Language": req.Language}},
         }

@@ -24,8 +24,18 @@ export function postJson(url, data, headers = {}) {
 
 export const config = (base = "") => getJson(`${base}/web/config`);
 
+// H.264 where the browser decodes it in WebRTC (Safari prefers it), else VP8 (e.g. a Firefox
+// without the OpenH264 plugin).
+export function preferredCodec() {
+  try {
+    const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
+    if (caps && !caps.codecs.some((c) => /h264/i.test(c.mimeType))) return "VP8";
+  } catch (e) { /* older browsers: keep the default */ }
+  return "H264";
+}
+
 export async function startSession(body, base = "") {
-  return (await postJson(`${base}/web/session`, body)).Data;
+  return (await postJson(`${base}/web/session`, { Codec: preferredCodec(), ...body })).Data;
 }
 
 export function endSession(instanceId, base = "") {

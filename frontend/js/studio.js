@@ -137,18 +137,53 @@ async function loadVoices() {
   }
 }
 
+// The actions box: keywords of a photo avatar's built-in actions, or a video avatar's named
+// stretches. Returns the creation Hint, or throws naming the line it cannot read.
+function actionsHint(kind, text) {
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  if (!lines.length) return null;
+  const words = (w) => w.split(/[,，、]/).map((x) => x.trim()).filter(Boolean);
+  if (kind === "photo") {
+    const Keywords = {};
+    for (const line of lines) {
+      const m = line.match(/^([A-Za-z0-9_-]+)\s*=\s*(.+)$/);
+      if (!m) throw new Error(`${t("studio.badLine")}: ${line}`);
+      Keywords[m[1]] = words(m[2]);
+    }
+    return { Keywords };
+  }
+  const Actions = [];
+  for (const line of lines) {
+    const m = line.match(/^([A-Za-z0-9_-]+)\s+([\d.]+)\s*-\s*([\d.]+)\s*(?:=\s*(.*))?$/);
+    if (!m || !(Number(m[3]) > Number(m[2]))) throw new Error(`${t("studio.badLine")}: ${line}`);
+    Actions.push({ Action: m[1], Start: Number(m[2]), End: Number(m[3]), Keywords: words(m[4] || "") });
+  }
+  return { Actions };
+}
+
+function kindChanged() {
+  const video = document.querySelector("input[name=kind]:checked").value === "video";
+  $("c-actions-label").dataset.i18n = video ? "studio.videoActions" : "studio.photoKeywords";
+  $("c-actions-help").dataset.i18n = video ? "studio.videoActionsHelp" : "studio.photoKeywordsHelp";
+  $("c-file").accept = video ? "video/*" : "image/*";
+  applyI18n($("create"));
+}
+document.querySelectorAll("input[name=kind]").forEach((r) => r.addEventListener("change", kindChanged));
+
 $("create").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const file = $("c-file").files[0];
   const kind = document.querySelector("input[name=kind]:checked").value;
+  let hint = null;
+  try { hint = actionsHint(kind, $("c-actions").value); } catch (e) { msg("c-msg", e.message, true); return; }
   const bar = $("c-progress");
   $("c-submit").disabled = true;
   try {
     msg("c-msg", "…");
     const up = await upload(file, (f) => { bar.value = Math.round(f * 20); });
-    const created = kind === "photo"
-      ? await act("CreateImageDigitalHuman", { Name: $("c-name").value, ImageUrl: up.Url })
-      : await act("CreateVideoDigitalHuman", { Name: $("c-name").value, VideoUrl: up.Url });
+    const body = { Name: $("c-name").value, [kind === "photo" ? "ImageUrl" : "VideoUrl"]: up.Url };
+    if (hint) body.Hint = hint;
+    const created = await act(kind === "photo" ? "CreateImageDigitalHuman" : "CreateVideoDigitalHuman", body);
     const id = created.DigitalHumanId;
     await loadAvatars();
     for (;;) {
@@ -295,5 +330,6 @@ setInterval(async () => {
 }, 2000);
 
 onLangChange(() => { if (!$("studio").classList.contains("hidden")) loadAll(); });
+kindChanged();
 applyI18n(document);
 checkSignIn().catch((e) => msg("signin-msg", e.message, true));
