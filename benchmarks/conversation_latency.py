@@ -27,10 +27,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.backends import warm_up  # noqa: E402
+from agent.backends import make_detector, warm_up  # noqa: E402
 from agent.conversation import Conversation, ConversationConfig  # noqa: E402
 from agent.llm import ChatModel  # noqa: E402
-from agent.vad import EndpointConfig, VoiceActivityDetector  # noqa: E402
 from avatar.compose import Scene  # noqa: E402
 from avatar.stream.contract import StreamConfig  # noqa: E402
 from avatar.stream.task import StreamTask  # noqa: E402
@@ -105,7 +104,7 @@ async def run(llm_url: str, model: str, turns: int, asr) -> list[dict]:  # type:
 
         conv = Conversation(
             task,
-            VoiceActivityDetector(EndpointConfig(min_silence=0.5)),
+            make_detector(500),
             asr,
             ChatModel(llm_url, model=model, max_tokens=60),
             tts,
