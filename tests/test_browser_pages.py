@@ -96,10 +96,10 @@ def browser(speech_wav: Path):
         b.close()
 
 
-def shoot(page, shots: Path, name: str) -> None:
+def shoot(page, shots: Path, name: str, full: bool = False) -> None:
     page.set_viewport_size(DESKTOP)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(shots / f"{name}-desktop.png"))
+    page.screenshot(path=str(shots / f"{name}-desktop.png"), full_page=full)
     page.set_viewport_size(PHONE)
     # Let the layout settle at the new width (media queries, then two frames).
     page.wait_for_function("window.innerWidth === 390")
@@ -288,7 +288,7 @@ def test_studio_creates_avatar_and_renders_video(
     )
     said = page.inner_text("#d-msg")
     assert said.startswith("DriveId"), said
-    shoot(page, shots, "studio")
+    shoot(page, shots, "studio", full=True)
     task = page.get_attribute("#tasks tr[data-task]", "data-task")
     page.click(f"#tasks tr[data-task='{task}'] button.danger")
     server.client.wait(

@@ -28,7 +28,11 @@ export class AgentChat {
     this.h.onStatus("st.connecting");
     await this._connect();
     this.player = new WhepPlayer(this.video, this.session.WhepUrl, this.session.PlayToken, {
-      onState: (s) => { if (s === "reconnecting") this.h.onStatus("st.reconnecting"); },
+      onState: (s) => {
+        if (s === "reconnecting") this.h.onStatus("st.reconnecting");
+        // The stream task is gone (404/403 on WHEP): the conversation has ended server-side.
+        if (s === "failed") this._ended("stream ended");
+      },
       onEvent: (msg) => this._driveEvent(msg),
     });
     this.player.start().catch((e) => { this.player.info.error = String(e); this.player._reconnect(); });
