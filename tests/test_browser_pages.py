@@ -135,6 +135,7 @@ def test_companion_turn(server: ServerProcess, browser, shots: Path, llm: FakeLL
     )
     page.wait_for_function(f"window.dh.chat.stats().framesDecoded > {before + 25}")
     page.wait_for_function("window.dh.chat.latency !== null")
+    assert "companion" in llm.stats.requests[-1]["messages"][0]["content"]
     lat = page.evaluate("window.dh.chat.latency")
     assert lat["first_audio_out_ms"] and lat["first_audio_out_ms"] > 0, lat
     assert page.evaluate("document.querySelector('video').videoWidth") > 0

@@ -170,3 +170,13 @@ def test_pages_are_served(app: InProcessApp) -> None:
         assert r.status_code == 200 and "<html" in r.text, page
         assert TEST_SECRET not in r.text
     assert app.http.get("/app/lessons.json").json()["jingyesi"]["language"] == "zh"
+
+
+def test_scenario_prompts() -> None:
+    from webapp.sessions import prompt_for
+
+    assert "30 days" in prompt_for("service", "en") and "companion" in prompt_for("companion", "en")
+    assert "退货" in prompt_for("service", "zh")
+    tutor = prompt_for("tutor", "zh", "jingyesi")
+    assert "床前明月光" in tutor and "老师" in tutor
+    assert "Today's lesson" not in prompt_for("tutor", "en", "no-such-lesson")
