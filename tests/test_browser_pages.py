@@ -341,6 +341,7 @@ def test_tutor_and_page_screenshots(
     page.click("#lang")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert page.inner_text("#start") == "开始对话"
+    assert page.inner_text("#lesson-title") == "静夜思（李白）"  # a lesson in the UI's language
     shoot(page, shots, "tutor-zh")
     assert not errors, errors
     ctx.close()

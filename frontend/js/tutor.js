@@ -112,7 +112,15 @@ Promise.all([config(), getJson("lessons.json")]).then(([cfg, all]) => {
     for (const v of cfg.Timbres) if (!v.Language || v.Language.toLowerCase().startsWith(lang)) $("voice").append(new Option(v.Name, v.TimbreId));
   };
   $("lesson").addEventListener("change", refill);
-  onLangChange(refill);
+  onLangChange((lang) => {
+    // Before a session starts, follow the UI language with a lesson in that language.
+    const next = Object.keys(lessons).find((id) => lessons[id].language === lang);
+    if (!session && next && lessons[$("lesson").value].language !== lang) {
+      $("lesson").value = next;
+      drawLesson();
+    }
+    refill();
+  });
   refill();
   const opt = $("avatar").selectedOptions[0];
   if (opt && opt.dataset.preview) $("preview").src = opt.dataset.preview;
