@@ -228,3 +228,19 @@ def test_real_speech_moves_and_rests() -> None:
 
 def test_espeak_installed() -> None:
     assert shutil.which("espeak-ng"), "espeak-ng is a system dependency of these tests"
+
+
+def test_mandarin_text_to_timed_initials_and_finals() -> None:
+    from avatar.lipsync.text import mandarin_phonemes
+
+    phs = mandarin_phonemes("你好，妈妈", 0.0, 1.0)
+    assert [p.phoneme for p in phs] == ["n", "i", "h", "ao", "sil", "m", "a", "m", "a"]
+    assert phs[0].start == 0.0 and abs(phs[-1].end - 1.0) < 1e-9
+    assert all(a.end == b.start for a, b in zip(phs, phs[1:], strict=False))
+    tr = make_mouth_tracker(FPS)
+    tr.push_phonemes(phs)
+    out = run(tr, np.zeros(int(1.3 * 16000), np.int16))
+    lead = tr.track.lead_s
+    m_frame = int((phs[5].start + phs[5].end) / 2 * FPS - lead * FPS)
+    a_frame = int((phs[6].start + phs[6].end) / 2 * FPS - lead * FPS)
+    assert out[m_frame, 0] < 0.15 and out[a_frame, 0] > 0.5

@@ -31,7 +31,7 @@ class Viseme:
 
 def _v(jaw: float, width: float = 0.0, rnd: float = 0.0, dom: float = 1.0) -> Viseme:
     # vowels: jaw and lips all pulled with the same weight
-    return Viseme((jaw, width, rnd, 0.0), (dom, dom, dom, 0.3))
+    return Viseme((jaw, width, rnd, 0.0), (dom, dom, dom, 1.0))
 
 
 def _c(
@@ -39,7 +39,7 @@ def _c(
     dl: float = 0.3, dp: float = 0.3,
 ) -> Viseme:  # fmt: skip
     # consonants: jaw dominance dj, lip shape dominance dl, press dominance dp
-    return Viseme((jaw, width, rnd, press), (dj, dl, dl, dp), 0.5)
+    return Viseme((jaw, width, rnd, press), (dj, dl, dl, dp), 0.3)
 
 
 SILENCE = Viseme((0.0, 0.0, 0.0, 0.0), (1.2, 0.8, 0.8, 0.8))
