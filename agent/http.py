@@ -49,6 +49,9 @@ async def agent_socket(ws: WebSocket) -> None:
     state = ws.app.state
     agents = getattr(state, "agents", None)
     token = ws.query_params.get("Token", "")
+    # Accept first, then refuse with a code: a browser only sees close codes of accepted
+    # sockets (a refused handshake reads as 1006), and the page must know not to reconnect.
+    await ws.accept()
     try:
         grant = hub_from_state(state).signer.verify(token, "agent")
     except TokenError as e:
@@ -58,7 +61,6 @@ async def agent_socket(ws: WebSocket) -> None:
     if instance is None:
         await ws.close(code=4404, reason="agent instance not found or ended")
         return
-    await ws.accept()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENT_QUEUE)
 
     def listener(event: dict[str, Any]) -> None:

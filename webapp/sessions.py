@@ -48,29 +48,38 @@ def lessons() -> dict[str, Any]:
     return json.loads(LESSONS.read_text(encoding="utf-8"))
 
 
-class _WholeText:
-    """The whole (small) FAQ as reference text: the conversation has no per-question retrieval
-    hook yet, so the prompt carries every passage (a few hundred words)."""
+def faq(language: str) -> str:
+    """The customer-service FAQ (one passage per paragraph, retrieved per question)."""
+    return (ROOT / "knowledge" / f"service_{language}.md").read_text(encoding="utf-8")
 
-    def __init__(self, text: str) -> None:
-        self.text = text
 
-    def context(self, query: str) -> str:
-        return self.text
+def lesson_persona(language: str, lesson: str | None) -> str | None:
+    """The tutor's role with the lesson's text, or None for the plain tutor role."""
+    if lesson not in lessons():
+        return None
+    item = lessons()[lesson]
+    text = "\n".join(item["passages"])
+    if language == "zh":
+        role = "你是一位耐心的老师，和学生一起学习下面的课文，回答关于它的问题。"
+        return f"{role}\n\n今天的课文：{item['title']}\n{text}"
+    role = (
+        "You are a patient tutor going through the lesson below with a student and answering "
+        "their questions about it."
+    )
+    return f"{role}\n\nToday's lesson text: {item['title']}\n{text}"
 
 
 def prompt_for(scenario: str, language: str, lesson: str | None = None) -> str:
+    """The system prompt a page's agent starts with (the service agent's is rebuilt for each
+    question with the FAQ passages that match it; shown here with the whole FAQ)."""
     use_case = USE_CASE[scenario]
     if use_case == "customer_service":
-        faq = (ROOT / "knowledge" / f"service_{language}.md").read_text(encoding="utf-8")
-        return system_prompt(use_case, language, _WholeText(faq), question="*")  # type: ignore[arg-type]
-    base = system_prompt(use_case, language)
-    if use_case == "tutor" and lesson in lessons():
-        item = lessons()[lesson]
-        text = "\n".join(item["passages"])
-        head = "今天的课文：" if language == "zh" else "Today's lesson text:"
-        base += f"\n\n{head} {item['title']}\n{text}"
-    return base
+        from agent.llm.knowledge import KnowledgeBase
+
+        kb = KnowledgeBase.from_texts([faq(language)])
+        return system_prompt(use_case, language, kb, question=faq(language))
+    persona = lesson_persona(language, lesson) if use_case == "tutor" else None
+    return system_prompt(use_case, language, persona=persona)
 
 
 class WebSessions:
@@ -99,7 +108,8 @@ class WebSessions:
         body = {
             "AgentId": agent_id,
             "Name": f"Web {scenario} ({language})",
-            "LLM": {"SystemPrompt": prompt_for(scenario, language)},
+            "Scenario": USE_CASE[scenario],
+            "Knowledge": [faq(language)] if scenario == "service" else [],
             "ASR": {"Params": {"Language": language}, "VADSilenceSegmentation": 600},
             "TTS": {"Params": {"Language": language}},
         }
@@ -130,8 +140,9 @@ class WebSessions:
             "TTS": {"Params": tts},
             "ASR": {"Params": {"Language": req.Language}},
         }
-        if req.Scenario == "tutor" and req.Lesson:
-            body["LLM"] = {"SystemPrompt": prompt_for("tutor", req.Language, req.Lesson)}
+        persona = lesson_persona(req.Language, req.Lesson) if req.Scenario == "tutor" else None
+        if persona:
+            body["LLM"] = {"SystemPrompt": persona}
         data = await ok(request, "CreateDigitalHumanAgentInstance", body)
         self.instances[data["AgentInstanceId"]] = time.time()
         return {k: data[k] for k in ("AgentInstanceId", "TaskId", "WsUrl", "WhepUrl", "PlayToken")}

@@ -224,12 +224,11 @@ async def create_instance(ctx: ActionContext, req: CreateInstanceReq) -> dict:
         raise ApiError(AGENT_INVALID, f"TTS.Params.TimbreId {e} is not a known timbre") from None
 
     await backends.warm_up(tts, voice, language)
+    width, height = _video_size(ctx, req.DigitalHuman.DigitalHumanId, req.DigitalHuman.ConfigId)
     task_body = {
         "DigitalHumanConfig": {"DigitalHumanId": req.DigitalHuman.DigitalHumanId},
         "RTCConfig": {"RoomId": req.RTC.RoomId, "StreamId": req.RTC.AgentStreamId},
-        "VideoConfig": {"Codec": req.DigitalHuman.EncodeCode, "Width": 720, "Height": 1280}
-        if req.DigitalHuman.ConfigId == "web"
-        else {"Codec": req.DigitalHuman.EncodeCode, "Width": 360, "Height": 640},
+        "VideoConfig": {"Codec": req.DigitalHuman.EncodeCode, "Width": width, "Height": height},
     }
     task_id = (await create_stream_task(ctx, task_body))["TaskId"]
     entry = await _wait_streaming(ctx, task_id)
@@ -417,6 +416,20 @@ def _instance(ctx: ActionContext, instance_id: str) -> AgentInstance:
     if instance is None or instance.app_id != ctx.app_id:
         raise ApiError(INSTANCE_NOT_FOUND)
     return instance
+
+
+def _video_size(ctx: ActionContext, dh_id: str, config_id: str) -> tuple[int, int]:
+    """The conversation's picture: the avatar's own shape (a square photo stays square, no
+    black bands), 720 px wide for "web" and 360 for "mobile", within the stream size caps."""
+    from avatar.registry import read_meta
+
+    base = 720 if config_id == "web" else 360
+    try:
+        w, h = read_meta(ctx.services.avatars_dir / dh_id).get("size") or (9, 16)
+    except (OSError, ValueError):
+        w, h = 9, 16  # portrait, as ZEGO's mobile and web configs
+    height = min(int(base * h / w) // 2 * 2, 1280 if config_id == "web" else 640)
+    return base, max(height, 2)
 
 
 def _ms(seconds: float | None) -> int:
