@@ -79,6 +79,8 @@ class TurnLatency:
     llm_first_sentence_s: float | None = None
     tts_first_audio_s: float | None = None
     first_audio_out_s: float | None = None
+    llm_own_s: float | None = None  # LLM request → its first token
+    tts_own_s: float | None = None  # first sentence → its first audio
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: (None if v is None else round(v * 1000, 1)) for k, v in self._items()}
@@ -366,6 +368,10 @@ class Conversation:
         lat.llm_first_sentence_s = since(t.first_sentence)
         lat.tts_first_audio_s = since(t.tts_first_audio)
         lat.first_audio_out_s = time.perf_counter() - reply.speech_end
+        if t.llm_first_token is not None:
+            lat.llm_own_s = t.llm_first_token - t.created
+        if t.tts_first_audio is not None and t.first_sentence is not None:
+            lat.tts_own_s = t.tts_first_audio - t.first_sentence
         self.last_latency = lat
         self._emit({"type": "latency", **lat.as_dict()})
 

@@ -364,8 +364,10 @@ async def query_instance(ctx: ActionContext, req: InstanceReq) -> dict:
         "Status": instance.state,
         "TaskId": instance.task_id,
         "Turns": instance.conversation.turns,
-        "LLMFirstTokenLatency": _ms(lat.llm_first_token_s if lat else None),
-        "TTSFirstAudioLatency": _ms(lat.tts_first_audio_s if lat else None),
+        # Each component's own latency (the turn's total is in Latency): with speculation the
+        # LLM may answer before the end of the turn is declared.
+        "LLMFirstTokenLatency": _ms(lat.llm_own_s if lat else None),
+        "TTSFirstAudioLatency": _ms(lat.tts_own_s if lat else None),
         "Latency": lat.as_dict() if lat else {},
         "Messages": [
             {"Role": m["role"], "Content": m["content"]}
