@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     max_live_tasks: int = Field(default=8, ge=1)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
+    media_workers: int = Field(default=0, ge=0)  # processes serving WebRTC viewers (0: in process)
+    max_viewers: int = Field(default=64, ge=1)  # WebRTC viewers per server
     ice_host_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_base_url: str | None = None
     llm_api_key: str | None = None

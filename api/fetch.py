@@ -65,6 +65,18 @@ class Fetcher:
             _check_address(a, self.allow_private)
         return addrs[0]
 
+    async def check_target(self, url: str, schemes: tuple[str, ...]) -> None:
+        """Refuse a push target (Output.WhipUrl, Output.RtmpUrl) under the same address rules as
+        downloads: the scheme must be one of `schemes`, the host must resolve to a public
+        address unless DH_ALLOW_PRIVATE_URLS."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise FetchError(f"must be a {' or '.join(schemes)} URL")
+        default = {"https": 443, "http": 80, "rtmps": 443, "rtmp": 1935}.get(parts.scheme, 80)
+        await self._resolve(parts.hostname, parts.port or default)
+
     async def stream(self, url: str, max_bytes: int | None = None) -> AsyncIterator[bytes]:
         """Yield the body of `url` in chunks; raises FetchError on any failure."""
         limit = max_bytes or self.max_bytes

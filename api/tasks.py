@@ -29,6 +29,7 @@ async def run_task(services, entry: LiveEntry, req) -> None:  # type: ignore[no-
     """Build the scene, start the runtime, then end the task when its TTL or idle time is up."""
     events = services.events
     try:
+        await _check_outputs(services, req)
         scene = await build_scene(req, services.fetcher)
         video = req.VideoConfig
         config = StreamConfig(
@@ -45,6 +46,7 @@ async def run_task(services, entry: LiveEntry, req) -> None:  # type: ignore[no-
                 "OutputMode": req.ExtraConfig.OutputMode if req.ExtraConfig else None,
                 "WhipUrl": req.Output.WhipUrl if req.Output else None,
                 "RtmpUrl": req.Output.RtmpUrl if req.Output else None,
+                "WhipToken": req.Output.WhipToken if req.Output else None,
                 "DigitalHumanId": entry.digital_human_id,
             },
         )
@@ -69,7 +71,32 @@ async def run_task(services, entry: LiveEntry, req) -> None:  # type: ignore[no-
         # The runtime reported INIT_FAILED itself; make sure the API side has ended it too.
         events.on_task_status(entry.task_id, entry.task.status, "init failed")
         return
+    if entry.task.config.extra.get("WhipUrl") or entry.task.config.extra.get("RtmpUrl"):
+        from avatar.transport.hub import hub_from_state
+
+        try:
+            await hub_from_state(services.app_state).start_outputs(entry.task)
+        except Exception as e:  # the task streamed briefly: it ends (5) with the reason
+            reason = f"push output failed: {e}"
+            log.warning("task %s: %s", entry.task_id, reason)
+            await stop_task(services, entry, reason)
+            return
     await _watch(services, entry)
+
+
+async def _check_outputs(services, req) -> None:  # type: ignore[no-untyped-def]
+    """Output.WhipUrl / Output.RtmpUrl are refused before the task starts when their scheme or
+    address breaks the server's URL rules (ValueError: the task fails with Status 2)."""
+    from api.fetch import FetchError
+
+    output = req.Output
+    for field, schemes in (("WhipUrl", ("https", "http")), ("RtmpUrl", ("rtmp", "rtmps"))):
+        url = getattr(output, field, None) if output is not None else None
+        if url:
+            try:
+                await services.fetcher.check_target(url, schemes)
+            except FetchError as e:
+                raise ValueError(f"Output.{field}: {e}") from None
 
 
 async def _watch(services, entry: LiveEntry) -> None:  # type: ignore[no-untyped-def]

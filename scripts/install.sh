@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng ffmpeg chromium redis-server fonts-noto-cjk sox)
+# nginx-light + libnginx-mod-rtmp: a local RTMP server for the RTMP push test only.
+APT_PACKAGES=(espeak-ng ffmpeg chromium redis-server fonts-noto-cjk sox nginx-light libnginx-mod-rtmp)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

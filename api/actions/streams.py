@@ -103,6 +103,9 @@ class ExtraConfigReq(Req):
 class OutputReq(Req):
     WhipUrl: str | None = Field(None, max_length=1024, description="extension: WHIP push target")
     RtmpUrl: str | None = Field(None, max_length=1024, description="extension: RTMP push target")
+    WhipToken: str | None = Field(
+        None, max_length=4096, description="extension: bearer token the WHIP server wants"
+    )
 
 
 class CreateReq(Req):
