@@ -17,6 +17,7 @@ def _render(folder: Path, name: str, out: Path) -> None:
     import cv2
     from PIL import Image
 
+    from avatar.build.photo_preview import save_gif
     from avatar.motion import ActionPlayer, IdleMotion
     from avatar.registry import load_renderer
 
@@ -32,16 +33,7 @@ def _render(folder: Path, name: str, out: Path) -> None:
         if s < 1:
             rgba = cv2.resize(rgba, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
         frames.append(Image.fromarray(rgba[..., :3]))
-    tmp = out.with_suffix(".tmp")
-    frames[0].save(
-        tmp,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=1000 // PREVIEW_FPS,
-        loop=0,
-    )
-    tmp.replace(out)
+    save_gif(frames, out, PREVIEW_FPS)
 
 
 async def action_preview(services, dh_id: str, name: str) -> Path | None:  # type: ignore[no-untyped-def]

@@ -90,18 +90,17 @@ def write_previews(
             if palette is None:
                 palette = img.quantize(255, method=Image.Quantize.FASTOCTREE)
             frames.append(img.quantize(palette=palette, dither=Image.Dither.NONE))
-        path = out_dir / f"{name}.gif"
-        tmp = path.with_suffix(".tmp")
-        frames[0].save(
-            tmp,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=1000 // PREVIEW_FPS,
-            loop=0,
-        )
-        tmp.replace(path)
+        save_gif(frames, out_dir / f"{name}.gif")
         written[name] = f"previews/{name}.gif"
         if progress:
             progress((k + 1) * 100 // len(names))
     return written
+
+
+def save_gif(frames: list, path: Path, fps: int = PREVIEW_FPS) -> None:
+    """A looping GIF of PIL images, written atomically (readers never see half a file)."""
+    tmp = path.with_suffix(".tmp")
+    frames[0].save(
+        tmp, format="GIF", save_all=True, append_images=frames[1:], duration=1000 // fps, loop=0
+    )
+    tmp.replace(path)
