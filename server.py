@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import logging
+import os
 
-import uvicorn
+# One BLAS thread: our parallelism is across streams and jobs. OpenBLAS's own worker threads
+# spin (sched_yield) after every small matrix product, which burned a whole core per server
+# while a single 512x512 stream rendered. Must be set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from api.app import create_app
-from api.credentials import load_credentials
-from settings import Settings
+import logging  # noqa: E402
+
+import uvicorn  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from api.credentials import load_credentials  # noqa: E402
+from settings import Settings  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,12 @@ server process (`server`) and an in-process app (`app_client`). Helpers live in 
 
 from __future__ import annotations
 
+import os
 import sys
+
+# One BLAS thread, as server.py sets it: OpenBLAS's spinning workers would eat a core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import pytest
