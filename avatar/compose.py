@@ -70,12 +70,12 @@ def over(dst: np.ndarray, src_pm: np.ndarray) -> None:
     dst[...] = cv2.add(src_pm, cv2.multiply(dst, inv4, scale=1.0 / 255.0))
 
 
-def resample(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Area averaging when shrinking (no aliasing), bicubic when enlarging (sharp)."""
+def resample(img: np.ndarray, w: int, h: int, enlarge: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), `enlarge` (bicubic: sharp) when enlarging."""
     if (w, h) == (img.shape[1], img.shape[0]):
         return img
     shrink = w < img.shape[1] or h < img.shape[0]
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else enlarge)
 
 
 def cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -119,8 +119,20 @@ def _place(canvas: np.ndarray, rgba: np.ndarray, lay: Layout) -> tuple[int, int,
 class Compositor:
     """Composes avatar frames into the output picture. Static layers are prepared once."""
 
-    def __init__(self, scene: Scene, avatar_size: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        scene: Scene,
+        avatar_size: tuple[int, int],
+        *,
+        enlarge: int = cv2.INTER_CUBIC,
+        straight_alpha: bool = True,
+    ) -> None:
+        """`enlarge`: interpolation of the avatar when it is scaled up (bilinear is cheaper for
+        2K files); `straight_alpha=False` returns premultiplied frames (equal to straight alpha
+        wherever alpha is 0 or 255), which encoders of opaque or keyed output can take as is."""
         self.scene = scene
+        self._enlarge = enlarge
+        self._straight = straight_alpha
         w, h = scene.width, scene.height
         if scene.avatar_layout is None:
             self.avatar_layout = fit_layout(avatar_size, Layout(0, 0, w, h, scene.avatar_layer))
@@ -154,13 +166,14 @@ class Compositor:
             lay = self.avatar_layout
             opaque = bool(avatar_rgba[..., 3].min() == 255)
             src = avatar_rgba if opaque else premultiply(avatar_rgba)
-            img = resample(src, lay.width, lay.height)[oy : oy + y1 - y0, ox : ox + x1 - x0]
+            img = resample(src, lay.width, lay.height, self._enlarge)
+            img = img[oy : oy + y1 - y0, ox : ox + x1 - x0]
             if opaque:
                 out[y0:y1, x0:x1] = img
             else:
                 over(out[y0:y1, x0:x1], np.ascontiguousarray(img))
         for x0, y0, x1, y1 in self._front_boxes:
             over(out[y0:y1, x0:x1], np.ascontiguousarray(self._front[y0:y1, x0:x1]))
-        if not self._opaque_back:
+        if self._straight and not self._opaque_back:
             out = unpremultiply(out)
         return out
