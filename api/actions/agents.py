@@ -24,7 +24,7 @@ from agent.tts.base import SpeechOptions
 from api.actions.streams import create_stream_task
 from api.context import ActionContext
 from api.drives import add_drive
-from api.errors import ApiError
+from api.errors import MESSAGES, ApiError
 from api.live import LiveEntry
 from api.schema import Req, action
 from avatar.stream.contract import TaskStatus
@@ -38,16 +38,16 @@ AGENT_NOT_FOUND = 410001009
 AGENT_INVALID = 410000001
 START_TIMEOUT_S = 30.0
 
-for code, text in (
-    (AGENT_INVALID, "invalid agent parameter"),
-    (AGENT_EXISTS, "agent already exists"),
-    (INSTANCE_NOT_FOUND, "agent instance not found"),
-    (INSTANCE_LIMIT, "agent instance limit reached"),
-    (AGENT_NOT_FOUND, "agent not found"),
-):
-    from api.errors import MESSAGES
-
-    MESSAGES.setdefault(code, text)
+# The AI Agent API's own codes, with their default Messages in the one table of codes.
+MESSAGES.update(
+    {
+        AGENT_INVALID: "invalid agent parameter",
+        AGENT_EXISTS: "agent already exists",
+        INSTANCE_NOT_FOUND: "agent instance not found",
+        INSTANCE_LIMIT: "agent instance limit reached",
+        AGENT_NOT_FOUND: "agent not found",
+    }
+)
 
 
 class LLMReq(Req):

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -142,13 +143,19 @@ async def preflight() -> Response:
 @router.delete("/whep/{room_id}/{stream_id}/{session_id}")
 async def whep_leave(room_id: str, stream_id: str, session_id: str, request: Request) -> Response:
     hub = hub_from_app(request.app)
-    grant = _grant(request, hub, "play", room_id, stream_id)
+    return await _leave(request, hub, "play", room_id, stream_id, hub.viewers.get(session_id))
+
+
+async def _leave(
+    request: Request, hub: TransportHub, kind: str, room_id: str, stream_id: str, session: Any
+) -> Response:
+    """DELETE of a WHEP viewer or WHIP publisher session, with the same token as its POST."""
+    grant = _grant(request, hub, kind, room_id, stream_id)
     if not isinstance(grant, Grant):
         return grant
-    viewer = hub.viewers.get(session_id)
-    if viewer is None:
+    if session is None:
         return _error(404, "no such session")
-    await viewer.close()
+    await session.close()
     return Response(status_code=200, headers=CORS)
 
 
@@ -186,14 +193,7 @@ async def whip_offer(room_id: str, stream_id: str, request: Request) -> Response
 @router.delete("/whip/{room_id}/{stream_id}/{session_id}")
 async def whip_leave(room_id: str, stream_id: str, session_id: str, request: Request) -> Response:
     hub = hub_from_app(request.app)
-    grant = _grant(request, hub, "publish", room_id, stream_id)
-    if not isinstance(grant, Grant):
-        return grant
-    publisher = hub.publishers.get(session_id)
-    if publisher is None:
-        return _error(404, "no such session")
-    await publisher.close()
-    return Response(status_code=200, headers=CORS)
+    return await _leave(request, hub, "publish", room_id, stream_id, hub.publishers.get(session_id))
 
 
 # ---- WebSocket drive ----
