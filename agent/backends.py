@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from agent.instances import AgentInstances
@@ -27,6 +28,7 @@ class AgentBackends:
         self.instances.on_end = self._stop_task
         self._asr: Any = None
         self._local_llm: Any = None
+        self._llm_lock = threading.Lock()
 
     @property
     def asr(self) -> Any:
@@ -75,11 +77,14 @@ class AgentBackends:
         )
 
     def local_llm(self) -> Any:
-        if self._local_llm is None:
-            from agent.llm.local import LocalLLMServer
+        """The offline model's server, started once (blocking: call it from a thread)."""
+        with self._llm_lock:
+            if self._local_llm is None:
+                from agent.llm.local import LocalLLMServer
 
-            self._local_llm = LocalLLMServer(threads=self.settings.llm_threads)
-            self._local_llm.start()
+                server = LocalLLMServer(threads=self.settings.llm_threads)
+                server.start()
+                self._local_llm = server
         return self._local_llm
 
     async def close(self) -> None:

@@ -224,6 +224,9 @@ async def create_instance(ctx: ActionContext, req: CreateInstanceReq) -> dict:
         raise ApiError(AGENT_INVALID, f"TTS.Params.TimbreId {e} is not a known timbre") from None
 
     await backends.warm_up(tts, voice, language)
+    if not llm_cfg.Url and not ctx.settings.llm_base_url:
+        # The offline model loads once (~1-2 s): in a thread, never on the event loop.
+        await asyncio.to_thread(backends.local_llm)
     width, height = _video_size(ctx, req.DigitalHuman.DigitalHumanId, req.DigitalHuman.ConfigId)
     task_body = {
         "DigitalHumanConfig": {"DigitalHumanId": req.DigitalHuman.DigitalHumanId},
