@@ -10,7 +10,7 @@ For every talking-head video with speech in --videos DIR:
 Videos without audio, or whose audio does not look like speech (music with a regular beat),
 are skipped.
 
-    python benchmarks/lipsync_eval.py --videos ../shared/media/video [--ahead 0 20 40 60 80]
+    python benchmarks/lipsync_eval.py --videos ../shared/media/video [--ahead 0 40 80] [--offline]
 
 Last line: {"videos": n, "r_audio": ..., "r_rendered": ..., "lag_ms": ..., "r_baseline": ...}
 """
@@ -79,11 +79,11 @@ def is_speech(pcm: np.ndarray) -> bool:
     return speech_score(pcm)["beat"] < 0.4
 
 
-def predict(pcm: np.ndarray, ahead_ms: int | None) -> np.ndarray:
+def predict(pcm: np.ndarray, ahead_ms: int | None, offline: bool = False) -> np.ndarray:
     """(frames, 4) mouth arrays from audio alone, streamed in 20 ms chunks."""
     from avatar.lipsync import make_mouth_tracker
 
-    tr = make_mouth_tracker(fps=FPS, ahead_ms=ahead_ms)
+    tr = make_mouth_tracker(fps=FPS, ahead_ms=ahead_ms, offline=offline)
     shapes = []
     for i in range(0, len(pcm), 320):
         shapes += tr.push_audio(pcm[i : i + 320])
@@ -164,6 +164,9 @@ def main() -> None:
         "--ahead", type=int, nargs="*", default=[], help="also report these model look-aheads (ms)"
     )
     ap.add_argument("--no-render", action="store_true")
+    ap.add_argument(
+        "--offline", action="store_true", help="also report the video-file tracker (offline=True)"
+    )
     args = ap.parse_args()
 
     vids = sorted(
@@ -200,6 +203,8 @@ def main() -> None:
         }  # fmt: skip
         for a in args.ahead:
             res[f"r_ahead{a}"] = lagged_r(predict(pcm, a)[:, 0], real, 0)
+        if args.offline:
+            res["r_audio_offline"] = lagged_r(predict(pcm, None, offline=True)[:, 0], real, 0)
         if not args.no_render:
             with tempfile.TemporaryDirectory() as td:
                 rend, kind = rendered_opening(v, mouths, Path(td))
@@ -222,6 +227,8 @@ def main() -> None:
         lag_ms = None
     for a in args.ahead:
         print(json.dumps({"ahead_ms": a, "r_audio": mean(f"r_ahead{a}")}))
+    if args.offline:
+        print(json.dumps({"offline": True, "r_audio": mean("r_audio_offline")}))
     print(
         json.dumps(
             {

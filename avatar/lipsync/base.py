@@ -39,15 +39,26 @@ class MouthTracker(ABC):
         """End of the drive's audio: emit the remaining frames (a last partial frame included)."""
 
 
-def make_mouth_tracker(fps: int = DEFAULT_FPS, ahead_ms: int | None = None) -> MouthTracker:
+OFFLINE_AHEAD_MS = 80  # video files: latency does not matter, so the widest model context
+OFFLINE_SMOOTH_S = 0.06  # and a zero-phase Gaussian of this sigma over the audio path
+
+
+def make_mouth_tracker(
+    fps: int = DEFAULT_FPS, ahead_ms: int | None = None, offline: bool = False
+) -> MouthTracker:
     """The default tracker for drives: visemes from pushed phoneme timings, a small learned
-    model from the audio otherwise (falls back to loudness if the model file is missing)."""
+    model from the audio otherwise (falls back to loudness if the model file is missing).
+    `offline`: for renders that are not live (video files), trade latency for accuracy."""
     from avatar.lipsync.model import model_path
     from avatar.lipsync.phonetic import DEFAULT_AHEAD_MS, PhoneticMouthTracker
 
     ahead = DEFAULT_AHEAD_MS if ahead_ms is None else ahead_ms
+    if offline and ahead_ms is None:
+        ahead = OFFLINE_AHEAD_MS
     if not model_path(ahead).exists():
         from avatar.lipsync.energy import EnergyMouthTracker
 
         return EnergyMouthTracker(fps=fps)
-    return PhoneticMouthTracker(fps=fps, ahead_ms=ahead)
+    return PhoneticMouthTracker(
+        fps=fps, ahead_ms=ahead, smooth_s=OFFLINE_SMOOTH_S if offline else 0.0
+    )

@@ -4,7 +4,9 @@ Frames are emitted in order as audio arrives. A frame is computed from the phone
 pushed phonemes cover its time (text drives: TTS alignments), otherwise from the audio model,
 which needs `lookahead_ms` of audio beyond the frame's end. Audio-path output is gated to rest in
 silence and smoothed with a zero-phase three-tap filter (10 ms of extra look-ahead) plus a bound on
-the change per frame, so there is no jitter.
+the change per frame, so there is no jitter. Where latency does not matter (video files), a wider
+zero-phase Gaussian (`smooth_s`) follows real lips better: they move more slowly than the
+syllable-rate flicker of a frame-by-frame prediction (benchmarks/lipsync_eval.py --offline).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PhoneticMouthTracker(MouthTracker):
         model: MouthMLP | None = None,
         ahead_ms: int = DEFAULT_AHEAD_MS,
         max_step: float = 0.35,
+        smooth_s: float = 0.0,
     ) -> None:
         super().__init__(fps, sample_rate)
         if sample_rate != AUDIO_RATE:
@@ -49,8 +52,9 @@ class PhoneticMouthTracker(MouthTracker):
         self._samples = 0
         self._frame = 0  # next video frame to emit
         self._prev = np.zeros(4)
-        # audio needed beyond a frame's centre: the model context plus one smoothing tap
-        self._ahead_s = self.model.ahead_s + 0.01 + 0.005  # + rounding of t to 10 ms
+        self._taps, self._weights = _smoothing_taps(smooth_s)
+        # audio needed beyond a frame's centre: the model context plus the last smoothing tap
+        self._ahead_s = self.model.ahead_s + self._taps[-1] * 0.01 + 0.005  # + rounding to 10 ms
 
     @property
     def lookahead_ms(self) -> int:
@@ -119,13 +123,24 @@ class PhoneticMouthTracker(MouthTracker):
         if len(self._rows) == 0:
             return self._prev * 0.5
         k = int(round(t * 100)) - self._row0
-        ks = np.array([k - 1, k, k + 1])  # zero-phase smoothing taps, 10 ms apart
-        ks = np.clip(ks, 0, len(self._rows) - 1)
+        ks = np.clip(k + self._taps, 0, len(self._rows) - 1)  # zero-phase smoothing taps
         pred = self.model(stack(self._rows, ks, self.model.back, self.model.ahead))
-        m = 0.25 * pred[0] + 0.5 * pred[1] + 0.25 * pred[2]
+        m = self._weights @ pred
         # silence gate from the absolute and the peak-relative level around the frame
         lo, hi = max(0, k - 3), min(len(self._rows), k + 4)
         rel_db = float(self._rows[lo:hi, N_FEAT - 4].max()) * 4.0 * 4.343
         abs_db = (float(self._rows[lo:hi, N_FEAT - 3].max()) - 2.0) * 30.0
         gate = np.clip((abs_db + 60.0) / 10.0, 0.0, 1.0) * np.clip((rel_db + 40.0) / 10.0, 0.0, 1.0)
         return m * gate
+
+
+def _smoothing_taps(sigma_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (in 10 ms feature frames) and weights of the zero-phase smoother: three taps
+    (.25 .5 .25, 10 ms apart) by default, a Gaussian of `sigma_s` on a 20 ms grid out to 2.5 sigma
+    when wider."""
+    if sigma_s <= 0.01:
+        return np.array([-1, 0, 1]), np.array([0.25, 0.5, 0.25])
+    reach = int(math.ceil(2.5 * sigma_s / 0.02))
+    taps = 2 * np.arange(-reach, reach + 1)
+    w = np.exp(-0.5 * (taps * 0.01 / sigma_s) ** 2)
+    return taps, w / w.sum()

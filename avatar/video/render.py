@@ -71,7 +71,7 @@ def frame_params(
 ) -> list[FrameParams]:
     """Mouth from the lip-sync tracker, idle life, and keyword actions, for every frame
     (except the actions in `skip_actions`, which the avatar plays itself)."""
-    tracker = make_mouth_tracker(spec.fps)
+    tracker = make_mouth_tracker(spec.fps, offline=True)  # no latency budget in a file
     if speech.phonemes:
         tracker.push_phonemes(speech.phonemes)
     mouths: list[MouthShape] = []
