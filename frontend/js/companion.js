@@ -3,7 +3,7 @@
 import { applyI18n, mountToggle, t } from "./i18n.js";
 import { config, endSession, startSession } from "./api.js";
 import { AgentChat } from "./chat.js";
-import { fillPickers, latencyWriter, statusSetter, transcriptWriter } from "./ui.js";
+import { fillPickers, fitVideoBox, latencyWriter, micLevel, showMic, statusSetter, transcriptWriter } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 mountToggle($("lang"));
@@ -27,7 +27,9 @@ function setRunning(running) {
   $("start").disabled = running;
   for (const id of ["avatar", "voice", "language"]) $(id).disabled = running;
   for (const id of ["stop", "interrupt", "text", "send"]) $(id).disabled = !running;
-  $("mute").disabled = !running;
+  if (!running) showMic($("mute"), "off");
+  // On a phone the pickers give their room to the conversation while it runs (app.css).
+  $("stage").toggleAttribute("data-running", running);
 }
 
 async function start(ev) {
@@ -47,9 +49,7 @@ async function start(ev) {
       onLatency: showLatency,
       onEnded: () => { setRunning(false); },
       onMic: (state) => {
-        $("mute").disabled = state === "denied" || state === "off";
-        $("mute").setAttribute("aria-pressed", state === "muted" ? "true" : "false");
-        $("mute").textContent = t(state === "muted" ? "btn.unmute" : "btn.mute");
+        showMic($("mute"), state);
         if (state === "denied") $("text").focus();
       },
     });
@@ -92,8 +92,9 @@ setInterval(() => {
   $("vstats").textContent = s.framesDecoded
     ? `${s.frameWidth}×${s.frameHeight} ${s.codec || ""} ${Math.round(s.fps || 0)} fps, ${s.framesDecoded} ${t("debug.frames")}`
     : "–";
-  $("meter").style.width = `${Math.min(100, (chat.mic ? chat.mic.level : 0) * 400)}%`;
 }, 500);
+micLevel($("mute"), () => chat, $("meter"));
+fitVideoBox($("video-box"), video, $("preview"));
 
 config().then((cfg) => {
   fillPickers(cfg, $("avatar"), $("voice"), $("language"));

@@ -5,7 +5,7 @@
 import { applyI18n, getLang, mountToggle, onLangChange, t } from "./i18n.js";
 import { config, endSession, getJson, say, startSession } from "./api.js";
 import { AgentChat } from "./chat.js";
-import { fillPickers, statusSetter, transcriptWriter } from "./ui.js";
+import { fillPickers, fitVideoBox, micLevel, showMic, statusSetter, transcriptWriter } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 mountToggle($("lang"));
@@ -42,9 +42,15 @@ function drawLesson() {
       addLine("avatar", text);
       try { await say(session.AgentInstanceId, text); } catch (e) { setStatus("st.error"); }
     };
-    li.append(p, b);
+    li.append(b, p);  // the button first: on a phone it floats at the top of its passage
     list.append(li);
   });
+}
+
+function showPreview() {
+  const opt = $("avatar").selectedOptions[0];
+  $("preview").src = (opt && opt.dataset.preview) || "";
+  $("preview").hidden = !(opt && opt.dataset.preview);
 }
 
 function setRunning(running) {
@@ -53,6 +59,9 @@ function setRunning(running) {
   for (const id of ["lesson", "avatar", "voice"]) $(id).disabled = running;
   $("text").disabled = $("send").disabled = !running;
   document.querySelectorAll("button.read").forEach((b) => { b.disabled = !running; });
+  if (!running) showMic($("mute"), "off");
+  // On a phone the pickers give their room to the lesson while the session runs (tutor.html).
+  $("stage").toggleAttribute("data-running", running);
 }
 
 $("setup").addEventListener("submit", async (ev) => {
@@ -70,6 +79,7 @@ $("setup").addEventListener("submit", async (ev) => {
     });
     chat = new AgentChat(video, session, {
       onStatus: setStatus, onLine: addLine, onEnded: () => { session = null; setRunning(false); },
+      onMic: (state) => showMic($("mute"), state),
     });
     await chat.start({ microphone: true });
     setRunning(true);
@@ -84,9 +94,14 @@ $("stop").onclick = () => {
   if (chat) chat.close();
   if (session) endSession(session.AgentInstanceId);
   chat = session = null;
+  video.srcObject = null;
+  $("placeholder").hidden = false;
   setStatus("st.ended");
   setRunning(false);
 };
+$("mute").onclick = () => chat && chat.setMuted(chat.micState !== "muted");
+micLevel($("mute"), () => chat);
+fitVideoBox($("video-box"), video, $("preview"));
 $("ask").addEventListener("submit", (ev) => {
   ev.preventDefault();
   if (chat && chat.sendText($("text").value.trim())) $("text").value = "";
@@ -122,8 +137,8 @@ Promise.all([config(), getJson("lessons.json")]).then(([cfg, all]) => {
     refill();
   });
   refill();
-  const opt = $("avatar").selectedOptions[0];
-  if (opt && opt.dataset.preview) $("preview").src = opt.dataset.preview;
+  showPreview();
+  $("avatar").addEventListener("change", showPreview);
   drawLesson();
   applyI18n(document);
 }).catch((e) => { $("status").textContent = `${t("st.error")}: ${e.message}`; });

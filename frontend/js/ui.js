@@ -80,3 +80,31 @@ export function fillPickers(cfg, avatarSel, voiceSel, langSel) {
   onLangChange(fillVoices);
   fillVoices();
 }
+
+// The video box takes the shape of what it shows: the stream once it plays, before that the
+// avatar's preview (a square photo should not sit in a tall black box).
+export function fitVideoBox(box, video, preview) {
+  const set = (w, h) => { if (w > 0 && h > 0) box.style.setProperty("--ar", `${w} / ${h}`); };
+  const fromVideo = () => set(video.videoWidth, video.videoHeight);
+  video.addEventListener("loadedmetadata", fromVideo);
+  video.addEventListener("resize", fromVideo);
+  preview.addEventListener("load", () => { if (!video.videoWidth) set(preview.naturalWidth, preview.naturalHeight); });
+}
+
+// The microphone toggle (button.mic): its label stays "Mute microphone"; aria-pressed says
+// whether it is muted, data-state drives the look. Off or refused: nothing to toggle.
+export function showMic(button, state) {
+  button.dataset.state = state;
+  button.disabled = state === "denied" || state === "off";
+  button.setAttribute("aria-pressed", state === "muted" ? "true" : "false");
+}
+
+// The speaking level as a ring around the microphone button (and an optional meter bar).
+export function micLevel(button, getChat, meter = null) {
+  setInterval(() => {
+    const chat = getChat();
+    const level = chat && chat.mic && chat.micState === "on" ? Math.min(1, chat.mic.level * 4) : 0;
+    button.style.setProperty("--level", level.toFixed(2));
+    if (meter) meter.style.width = `${Math.round(level * 100)}%`;
+  }, 100);
+}
