@@ -114,25 +114,81 @@ class PhotoRenderer(AvatarRenderer):
         """Backward displacement (image pixels) at the points of a face grid, upsampled to
         pixels of its box."""
         r = self.rig
-        u, v = grid.uv[:, 0], grid.uv[:, 1]
-        # Horizontal chain inverse: corners at ±w_o moved by `corner`, edges fixed.
-        if corner != 0.0:
-            edge, wo = r.h_knots
-            c = corner * grid.h_taper
-            wo2 = wo + c
-            a = np.abs(u)
-            inner = a * (wo / wo2)
-            outer = wo + (a - wo2) * ((edge - wo) / (edge - wo2))
-            us = np.sign(u) * np.where(a < wo2, inner, np.where(a < edge, outer, a))
-        else:
-            us = u
+        pos = self._closing_pos(grid, chain)
+        d = self._inverse(grid.uv[:, 0], grid.uv[:, 1], grid.h_taper, tab, corner, pos)
+        d = d.reshape(*grid.shape, 2).astype(np.float32)
+        c = grid.cell
+        if c > 1:
+            d = cv2.resize(d, None, fx=c, fy=c, interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = grid.box
+        d = d[: y1 - y0, : x1 - x0]
+        if c > 1 and grid is r.mouth_grid:
+            d = np.ascontiguousarray(d)
+            self._exact_seam(d, tab, corner, pos, c)
+        return d
+
+    def _closing_pos(self, grid: WarpGrid, chain: np.ndarray) -> np.ndarray:
+        """Source knots, blended towards the closed-seam reading as the lips come together (no
+        pop on opening)."""
+        r = self.rig
+        w = float(chain[1]) * min(max(1.0 - float(chain[0]) / (2.0 * grid.cell), 0.0), 1.0)
+        return r.chain_pos if w <= 0.0 else r.chain_pos + w * (grid.pos_closed - r.chain_pos)
+
+    def _exact_seam(
+        self, d: np.ndarray, tab: np.ndarray, corner: float, pos: np.ndarray, c: int
+    ) -> None:
+        """Where the lips meet over a parted source, the map jumps across the source's gap; a
+        bilinear upsampling of the grid would read the gap's dark across a cell and draw a
+        stair-stepped line. Pixels within a cell of the seam get the exact map instead."""
+        r = self.rig
+        uv, taper = r.mouth_px_uv, r.mouth_px_taper
+        us = self._corner_inverse(uv[:, 0], taper, corner)
+        fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
+        i = fi.astype(np.int32)
+        f = (fi - i).astype(np.float32)
+        ul = tab[i, r.K_UL] * (1 - f) + tab[i + 1, r.K_UL] * f
+        ll = tab[i, r.K_LL] * (1 - f) + tab[i + 1, r.K_LL] * f
+        sp = pos[i, r.K_LL] * (1 - f) + pos[i + 1, r.K_LL] * f
+        sp -= pos[i, r.K_UL] * (1 - f) + pos[i + 1, r.K_UL] * f
+        v = uv[:, 1]
+        # Only where the gap is squeezed hard (the map steeper than one source pixel per pixel
+        # over a cell) and within a cell of it.
+        band = (v > ul - 1.5 * c) & (v < ll + 1.5 * c) & (sp > 1.5 * (ll - ul) + 1.0)
+        if not band.any():
+            return
+        sel = np.nonzero(band)[0]
+        exact = self._inverse(uv[sel, 0], v[sel], taper[sel], tab, corner, pos)
+        flat = d.reshape(-1, 2)  # a view: d is contiguous
+        flat[r.mouth_px_index[sel]] = exact
+
+    def _corner_inverse(self, u: np.ndarray, taper: np.ndarray, corner: float) -> np.ndarray:
+        """Horizontal chain inverse: corners at ±w_o moved by `corner`, edges fixed."""
+        if corner == 0.0:
+            return u
+        edge, wo = self.rig.h_knots
+        c = corner * taper
+        wo2 = wo + c
+        a = np.abs(u)
+        inner = a * (wo / wo2)
+        outer = wo + (a - wo2) * ((edge - wo) / (edge - wo2))
+        return np.sign(u) * np.where(a < wo2, inner, np.where(a < edge, outer, a))
+
+    def _inverse(
+        self,
+        u: np.ndarray,
+        v: np.ndarray,
+        taper: np.ndarray,
+        tab: np.ndarray,
+        corner: float,
+        pos: np.ndarray,
+    ) -> np.ndarray:
+        """Backward displacement (image pixels, N×2) of face-frame points under the chains."""
+        r = self.rig
+        us = self._corner_inverse(u, taper, corner)
         # Vertical chain inverse at column us.
         fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
         i = fi.astype(np.int32)
         f = (fi - i)[:, None].astype(np.float32)
-        # Blend towards the closed-seam reading as the lips come together (no pop on opening).
-        w = float(chain[1]) * min(max(1.0 - float(chain[0]) / (2.0 * grid.cell), 0.0), 1.0)
-        pos = r.chain_pos if w <= 0.0 else r.chain_pos + w * (grid.pos_closed - r.chain_pos)
         P = pos[i] * (1 - f) + pos[i + 1] * f
         Pp = tab[i] * (1 - f) + tab[i + 1] * f
         k = np.clip((Pp <= v[:, None]).sum(1) - 1, 0, pos.shape[1] - 2)
@@ -145,13 +201,7 @@ class PhotoRenderer(AvatarRenderer):
         vs = np.where(v < Pp[:, 0], v, np.where(v >= Pp[:, -1], v, slo + frac * (shi - slo)))
         du, dv = us - u, vs - v
         ax, vx = r.frame.u_axis, r.frame.v_axis
-        d = np.stack([du * ax[0] + dv * vx[0], du * ax[1] + dv * vx[1]], -1)
-        d = d.reshape(*grid.shape, 2).astype(np.float32)
-        c = grid.cell
-        if c > 1:
-            d = cv2.resize(d, None, fx=c, fy=c, interpolation=cv2.INTER_LINEAR)
-        x0, y0, x1, y1 = grid.box
-        return d[: y1 - y0, : x1 - x0]
+        return np.stack([du * ax[0] + dv * vx[0], du * ax[1] + dv * vx[1]], -1)
 
     def _face_forward(self, tab: np.ndarray, corner: float, idx: np.ndarray) -> np.ndarray:
         """Where landmarks `idx` (lying on the lip knots) go under the face chains (image px)."""
@@ -298,19 +348,20 @@ class PhotoRenderer(AvatarRenderer):
             frame = _straight(frame)
         n = len(r.inner_upper)
         lips = moved[3 : 3 + 2 * n]
-        # Teeth: height from where the lips meet at rest (fixed to the skull), width from the
-        # lips now (a wide mouth shows more teeth).
-        rest = moved[3 + 2 * n :]
-        va = r.frame.v_axis
-        teeth_line = lips[:n] + ((rest - lips[:n]) @ va)[:, None] * va[None, :]
         # A source whose lips stay parted at rest keeps its own mouth until it opens further.
         gap = float(np.max((lips[n:] - lips[:n]) @ r.frame.v_axis))
         shown = 0.0 if self.close_at_rest else r.rest_gap
         opacity = min(max((gap - shown) / (0.04 * r.E + 1e-6), 0.0), 1.0)
         if opacity > 0.0:
+            # The teeth ride on the skull: the rest lip line's anchors, moved with the head.
+            rest = moved[3 + 2 * n :]
+            k = len(rest)
+            dst = rest[[0, k // 2, k - 1]].astype(np.float32)
+            m = cv2.getAffineTransform(r.teeth.anchors, dst)
             draw_mouth_interior(
-                frame, lips[:n], lips[n:], teeth_line, r.frame.v_axis, r.E, r.look, opacity
-            )
+                frame, lips[:n], lips[n:], m, r.teeth, r.E, r.look, opacity,
+                min(max(params.mouth.lip_round, 0.0), 1.0),
+            )  # fmt: skip
         return frame
 
     def _face_layer(self, tab: np.ndarray, corner: float, chain: np.ndarray) -> np.ndarray:

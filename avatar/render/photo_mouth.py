@@ -1,30 +1,158 @@
-"""The synthesized mouth interior: dark cavity, upper teeth and a tongue hint, drawn where the
-warped inner lips part, lit like the face. Works on a small box around the mouth only."""
+"""The synthesized mouth interior: dark cavity with the lips' inner rim, a tongue hint and the
+upper teeth, drawn where the warped inner lips part, lit like the face.
+
+The upper teeth are a sprite drawn once per avatar (`build_teeth`): a row of individual teeth
+along the arch, seen from the front, in the tooth colour of the photo's own teeth where its mouth
+shows them (else a warm off-white scaled to the face's light). They are fixed to the skull: each
+frame only moves the sprite with the head; the parting lips reveal more or less of it. Per frame
+the work is a small box around the mouth."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from avatar.render.photo_rig import MouthLook
-
 _SUB = 4  # sub-pixel precision of polygon drawing (shift = 2 bits)
+MM = 1.0 / 90.0  # one millimetre in units of the outer-eye-corner distance (about 90 mm)
+# Upper teeth from the middle outwards along the arch (arc length, mm): central and lateral
+# incisors, canine, two premolars, first molar; their visible lengths relative to the first.
+_TOOTH_EDGES = np.array([0.0, 8.5, 15.0, 22.5, 29.5, 36.5, 46.5])
+_TOOTH_LENGTH = np.array([1.0, 0.8, 0.95, 0.8, 0.72, 0.6])
+_ARCH_RADIUS = 25.0  # mm, the front of the dental arch seen from the front
+TIP_DEPTH = 4.2 * MM  # central incisors' tips below the line where the lips meet at rest
+
+
+@dataclass(slots=True)
+class MouthLook:
+    """Colours of the synthesized mouth interior, lit like the face (RGB floats)."""
+
+    cavity: np.ndarray
+    teeth: np.ndarray
+    tongue: np.ndarray
+    lip: np.ndarray
+    light: float
+    teeth_from_photo: bool = False
+
+
+@dataclass(slots=True)
+class TeethSprite:
+    """The upper teeth row over a box of source pixels (premultiplied RGBA floats); `anchors`
+    are three points of the rest lip line (corner, middle, corner) that carry it with the head."""
+
+    rgba: np.ndarray
+    origin: np.ndarray
+    anchors: np.ndarray
+
+
+def build_teeth(
+    lip_line: np.ndarray, origin: np.ndarray, u_axis: np.ndarray, v_axis: np.ndarray, unit: float,
+    colour: np.ndarray,
+) -> TeethSprite:  # fmt: skip
+    """Draw the upper teeth (supersampled, once) hanging from `lip_line` (K×2 source pixels,
+    corner to corner, where the lips meet at rest) in the face frame (`origin`, axes, `unit`)."""
+    mm = unit * MM
+    d = lip_line - origin
+    lu, lv = d @ u_axis, d @ v_axis
+    # The teeth follow a smooth arc (the lip line's own curvature, not its wiggles).
+    coef = np.polyfit(lu, lv, 2) if len(lu) >= 3 else np.array([0.0, 0.0, float(lv.mean())])
+    coef[0] = np.clip(coef[0], -0.4 / max(unit, 1.0), 0.4 / max(unit, 1.0))
+    half_w = _ARCH_RADIUS * mm * 1.02
+    v_top, v_bot = float(lv.min()) - 16 * mm, float(lv.max()) + 6 * mm
+    corners = np.array([[-half_w, v_top], [half_w, v_top], [-half_w, v_bot], [half_w, v_bot]])
+    img = origin + corners[:, :1] * u_axis + corners[:, 1:] * v_axis
+    x0, y0 = np.floor(img.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(img.max(0)).astype(int) + 3
+    S = 3  # supersampling: tips and gaps are finer than a pixel on small faces
+    ys = y0 + (np.arange((y1 - y0) * S) + 0.5) / S - 0.5
+    xs = x0 + (np.arange((x1 - x0) * S) + 0.5) / S - 0.5
+    X, Y = np.meshgrid(xs, ys)
+    dx, dy = X - origin[0], Y - origin[1]
+    u = dx * u_axis[0] + dy * u_axis[1]
+    y_rel = dx * v_axis[0] + dy * v_axis[1] - np.polyval(coef, u)
+    # Arc length along the arch from the middle (mm); past the arch's side: hidden.
+    sin_t = np.clip(u / (_ARCH_RADIUS * mm), -1.0, 1.0)
+    s = np.abs(np.arcsin(sin_t)) * _ARCH_RADIUS
+    j = np.clip(np.searchsorted(_TOOTH_EDGES, s, side="right") - 1, 0, len(_TOOTH_LENGTH) - 1)
+    w_t = _TOOTH_EDGES[j + 1] - _TOOTH_EDGES[j]
+    t = np.clip((s - _TOOTH_EDGES[j]) / w_t, 0.0, 1.0)
+    cd = np.abs(2 * t - 1)  # 0 in a tooth's middle, 1 at its edges
+    # Tip line: each tooth rounded at its corners, the row curving up towards the back.
+    tip = TIP_DEPTH * unit * _TOOTH_LENGTH[j] * (1 - 0.35 * cd**4) - 1.6 * mm * (s / 36.0) ** 2
+    inside = (y_rel < tip) & (np.abs(sin_t) < 0.999)
+    # Shade: each tooth convex (darker at its sides), dark thin gaps between them, the side
+    # teeth turning away into the mouth's dark, the incisal edge a little translucent.
+    gap_mm = np.minimum(t, 1 - t) * w_t
+    shade = 0.84 + 0.16 * np.cos(0.5 * np.pi * cd)
+    shade *= 1 - 0.3 * np.exp(-((gap_mm / 0.35) ** 2))
+    shade *= 1 - 0.55 * np.clip(s / 40.0, 0, 1) ** 1.6
+    edge = np.clip((tip - y_rel) / (0.9 * mm), 0, 1)
+    shade *= 0.82 + 0.18 * edge
+    shade *= 1 - 0.1 * np.clip(-y_rel / (9 * mm), 0, 1)  # towards the gums
+    rng = np.random.default_rng(7)
+    grain = cv2.GaussianBlur(rng.normal(0, 0.03, shade.shape).astype(np.float32), (0, 0), S * 0.5)
+    shade = shade * (1 + grain)
+    a = inside.astype(np.float32)
+    rgba = np.empty((*a.shape, 4), np.float32)
+    rgba[..., :3] = (colour[None, None, :] * shade[..., None]) * a[..., None]
+    rgba[..., 3] = a
+    rgba = cv2.resize(rgba, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    # As soft as the photo around it: a synthetic edge sharper than the lips looks pasted.
+    rgba = cv2.GaussianBlur(rgba, (0, 0), max(0.45, 0.0035 * unit))
+    k = len(lip_line)
+    anchors = lip_line[[0, k // 2, k - 1]].astype(np.float32)
+    return TeethSprite(rgba.astype(np.float32), np.array([x0, y0], np.float64), anchors)
+
+
+def teeth_colour(
+    rgb: np.ndarray, inner_poly: np.ndarray, skin: np.ndarray, lip: np.ndarray, unit: float
+) -> tuple[np.ndarray, bool]:
+    """The tooth colour: the photo's own teeth where its parted lips show them (bright, less
+    saturated than the lips), else a warm off-white as bright as the light on the face allows.
+    Never pure white: teeth sit in the mouth's shade."""
+    luma_w = np.array([0.299, 0.587, 0.114])
+    skin_l = float(skin @ luma_w)
+    h, w = rgb.shape[:2]
+    x0, y0 = np.maximum(np.floor(inner_poly.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(inner_poly.max(0)).astype(int) + 2, [w, h])
+    if x1 - x0 > 2 and y1 - y0 > 2:
+        m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(m, [np.round(inner_poly - [x0, y0]).astype(np.int32)], 1)
+        px = rgb[y0:y1, x0:x1][m > 0].astype(np.float64)
+        if len(px):
+            luma = px @ luma_w
+            sat = (px.max(1) - px.min(1)) / np.maximum(px.max(1), 1)
+            lip_sat = (lip.max() - lip.min()) / max(lip.max(), 1)
+            cand = (luma > 0.55 * skin_l) & (sat < max(0.75 * lip_sat, 0.12))
+            if cand.sum() >= max(12, 4e-4 * unit * unit):
+                c = px[cand]
+                lit = c[(c @ luma_w) >= np.median(c @ luma_w)]
+                return np.clip(np.median(lit, 0), 0, 235), True
+    # Warm off-white, tinted a little by the skin's light, darker than the lit skin.
+    lum = min(0.8 * skin_l + 10.0, 205.0)
+    off = np.array([0.97, 0.93, 0.84]) * lum / 0.93
+    tint = skin * (lum / max(skin_l, 1.0))
+    return np.clip(0.85 * off + 0.15 * tint, 0, 225), False
 
 
 def draw_mouth_interior(
     frame: np.ndarray,
     upper: np.ndarray,
     lower: np.ndarray,
-    teeth_line: np.ndarray,
-    v_axis: np.ndarray,
+    teeth_map: np.ndarray,
+    teeth: TeethSprite,
     unit: float,
     look: MouthLook,
     opacity: float = 1.0,
+    rounding: float = 0.0,
 ) -> None:
     """Paint the interior into `frame` (RGBA, in place) inside the polygon between the inner-lip
-    curves `upper` and `lower` (each K×2, corner to corner, in frame pixels); `teeth_line` is
-    where the lips meet at rest, moved with the head."""
-    gap = float(np.max((lower - upper) @ v_axis))
+    curves `upper` and `lower` (each K×2, corner to corner, in frame pixels). `teeth_map` (2×3)
+    takes source pixels to frame pixels as the head has moved (the teeth ride on the skull);
+    `rounding` (lip_round) pushes the lips forward, the teeth back into shade."""
+    mid = len(upper) // 2
+    gap = float(np.max(np.linalg.norm(lower - upper, axis=1)))
     if gap < 0.5:
         return
     poly = np.concatenate([upper, lower[::-1]])
@@ -46,58 +174,55 @@ def draw_mouth_interior(
     hi = np.zeros((h * _SUB, w * _SUB), np.uint8)
     cv2.fillPoly(hi, [ipoly(poly)], 255)
     mask = cv2.resize(hi, (w, h), interpolation=cv2.INTER_AREA)
+    maskf = mask.astype(np.float32) * (1.0 / 255.0)
 
-    # Cavity, darker towards the back (the middle of the opening).
-    col = np.empty((h, w, 3), np.float32)
-    col[:] = look.cavity
-    centre = (upper[len(upper) // 2] + lower[len(lower) // 2]) / 2
+    # Cavity, darkest deep in the middle; next to the lips their wet inner rim, dark red.
+    centre = (upper[mid] + lower[mid]) / 2
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     mouth_w = float(np.linalg.norm(upper[-1] - upper[0]))
     r = np.sqrt(((xx - centre[0]) / (0.5 * mouth_w + 1)) ** 2 + ((yy - centre[1]) / (gap + 1)) ** 2)
-    col *= (0.75 + 0.35 * np.clip(r, 0, 1))[..., None]
+    depth = 0.7 + 0.4 * np.clip(r, 0, 1)
+    rim_w = max(0.6, 0.018 * unit)
+    inner = cv2.GaussianBlur(maskf, (0, 0), rim_w)
+    rim = np.clip(1.0 - 2.0 * (inner - 0.5), 0, 1) * maskf
+    rim_col = look.lip * 0.42
+    col = look.cavity[None, None, :] * depth[..., None]
+    col += (rim_col[None, None, :] - col) * (0.75 * rim)[..., None]
 
     # Tongue hint: a soft lobe resting on the lower lip, shown once the mouth is fairly open.
     if gap > 0.12 * unit:
         tongue = np.zeros((h, w), np.uint8)
-        lc = lower[len(lower) // 2] - off
+        lc = lower[mid] - off
         axes = (max(1, int(0.3 * mouth_w * _SUB)), max(1, int(0.28 * gap * _SUB)))
         c = (int((lc[0]) * _SUB), int((lc[1] - 0.05 * gap) * _SUB))
         cv2.ellipse(tongue, c, axes, 0, 180, 360, 255, -1, cv2.LINE_AA, shift=2)
-        tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.6, 0.06 * gap))
-        ta = (tongue.astype(np.float32) / 255.0)[..., None] * 0.85
-        shade = 0.8 + 0.2 * np.clip((yy - (lc[1] + y0 - 0.3 * gap)) / (0.3 * gap + 1), 0, 1)
+        tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.8, 0.08 * gap))
+        show = min((gap - 0.12 * unit) / (0.1 * unit), 1.0)
+        ta = (tongue.astype(np.float32) * (0.8 * show / 255.0))[..., None]
+        shade = 0.7 + 0.3 * np.clip((yy - (lc[1] + y0 - 0.3 * gap)) / (0.3 * gap + 1), 0, 1)
         col = col * (1 - ta) + (look.tongue * shade[..., None]) * ta
 
-    # Upper teeth are fixed to the skull: their edge hangs a fixed depth below where the lips
-    # meet at rest (moved with the head), so a rising upper lip shows more of them.
-    xs = np.linspace(0.12, 0.88, 33)
-    t_idx = np.linspace(0, 1, len(teeth_line))
-    line = np.stack([np.interp(xs, t_idx, teeth_line[:, k]) for k in (0, 1)], -1)
-    depth = 0.07 * unit
-    notch = np.abs(np.cos(np.pi * (xs - 0.5) * 6.0)) ** 24
-    tips = depth * (1.0 - 0.05 * notch - 0.5 * np.abs(xs - 0.5) ** 2)
-    teeth_poly = np.concatenate(
-        [line - v_axis * (0.5 * unit), (line + v_axis * tips[:, None])[::-1]]
+    # Upper teeth: the sprite carried by the head into this box.
+    m = np.asarray(teeth_map, np.float64)
+    ox, oy = teeth.origin
+    m_box = m.copy()
+    m_box[:, 2] = m[:, :2] @ np.array([ox, oy]) + m[:, 2] - off
+    spr = cv2.warpAffine(
+        teeth.rgba, m_box, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
-    teeth = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(teeth, [ipoly(teeth_poly)], 255, cv2.LINE_AA, shift=2)
-    teeth = cv2.GaussianBlur(teeth, (0, 0), 0.6)
-    ta = (teeth.astype(np.float32) / 255.0)[..., None]
-    # Shade: the upper lip's shadow at the top, darker towards the corners (teeth curve away).
-    c0 = line[len(line) // 2]
-    lip_y = np.interp(xx, upper[:, 0], upper[:, 1]) if upper[0, 0] < upper[-1, 0] else yy * 0
-    dy = np.clip((yy - lip_y) / (0.04 * unit + 1), 0, 1)
-    teeth_w = float(np.linalg.norm(line[-1] - line[0])) + 1.0
-    side = np.clip(np.abs(xx - c0[0]) / (0.5 * teeth_w), 0, 1)
-    rel_x = (xx - c0[0]) / teeth_w + 0.5
-    gaps = 1 - 0.08 * np.abs(np.cos(np.pi * (rel_x - 0.5) * 6.0)) ** 24
-    shade = (0.55 + 0.45 * dy) * (1 - 0.5 * side**2) * gaps
-    # The side teeth turn away into the dark of the mouth.
-    fade = np.clip((1.0 - side) / 0.3, 0, 1)
-    ta = ta * (fade * fade * (3 - 2 * fade))[..., None]
-    tcol = look.teeth * shade[..., None]
-    col = col * (1 - ta) + tcol * ta
+    ta = spr[..., 3]
+    if ta.max() > 0.01:
+        # The upper lip shades the teeth just under it; a barely open mouth is dark inside.
+        if upper[0, 0] < upper[-1, 0]:
+            lip_y = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
+        else:
+            lip_y = np.full((1, w), float(upper[:, 1].min()), np.float32)
+        dy = np.clip((yy - lip_y) / (0.035 * unit + 1.0), 0, 1)
+        lit = (0.62 + 0.38 * min(gap / (0.2 * unit), 1.0)) * (1 - 0.45 * rounding)
+        shade = (0.45 + 0.55 * dy * dy * (3 - 2 * dy)) * lit
+        ta = ta * (1 - 0.35 * rounding)
+        col = col * (1 - ta)[..., None] + spr[..., :3] * (shade * (1 - 0.35 * rounding))[..., None]
 
-    a = (mask.astype(np.float32) * (opacity / 255.0))[..., None]
+    a = (maskf * opacity)[..., None]
     roi = frame[y0:y1, x0:x1, :3]
     roi[:] = (col * a + roi.astype(np.float32) * (1 - a)).astype(np.uint8)

@@ -23,6 +23,7 @@ import numpy as np
 
 from avatar.face import geometry as g
 from avatar.face.geometry import FaceFrame
+from avatar.render.photo_mouth import MouthLook, build_teeth, teeth_colour
 
 ALPHA_UPPER = 0.2  # share of a mouth opening taken by the upper lip; the jaw takes the rest
 TABLE_SIZE = 160  # samples of the knot tables along u
@@ -71,16 +72,6 @@ class WarpGrid:
     pos_closed: np.ndarray  # knot table read when the source's parted lips are closed
 
 
-@dataclass(slots=True)
-class MouthLook:
-    """Colours of the synthesized mouth interior, lit like the face (RGB floats)."""
-
-    cavity: np.ndarray
-    teeth: np.ndarray
-    tongue: np.ndarray
-    light: float
-
-
 class PhotoRig:
     """Precomputed warp model of one photo avatar (see the module docstring)."""
 
@@ -118,6 +109,8 @@ class PhotoRig:
         # Where the lips meet when closed (the upper lip takes ALPHA_UPPER of a closing).
         up, lo = self.points[g.UPPER_INNER_LIP], self.points[g.LOWER_INNER_LIP]
         self.lip_line = up + ALPHA_UPPER * (lo - up)
+        fr = self.frame
+        self.teeth = build_teeth(self.lip_line, fr.origin, fr.u_axis, fr.v_axis, E, self.look.teeth)
         gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
         self.rest_gap = float(max(gap.max(), 0.0))
         self.max_gap = 0.36 * E  # inner-lip gap at jaw_open = 1 ("a")
@@ -313,7 +306,10 @@ class PhotoRig:
         cl = zero.copy()
         cl[:, 4] = cl[:, 5] = ALPHA_UPPER * src_gap
         cl[:, 6] = cl[:, 7] = -(1 - ALPHA_UPPER) * src_gap
-        cl[:, 8] = -(1 - ALPHA_UPPER) * g0 * jaw
+        # The jaw rises with the lower lip; beside the mouth it may not rise more than half-way
+        # to the lip line, or the skin there folds into a crease across the cheeks.
+        rise = (1 - ALPHA_UPPER) * (g0 * jaw - src_gap)
+        cl[:, 8] = cl[:, 7] - np.minimum(rise, 0.5 * (pos[:, 8] - pos[:, 7]))
         # press: lips thin and roll in
         t_u, t_l = np.clip(ul - ulo, 0, None), np.clip(llo - ll, 0, None)
         pr = zero.copy()
@@ -398,6 +394,16 @@ class PhotoRig:
         llo = float(self.uv[g.LOWER_OUTER_LIP, 1].max())
         m = 1.3 * self.w_o
         self.mouth_grid = self._grid(-m, m, ulo - 0.12 * E, llo + 0.4 * E, 110.0, 9000)
+        # Every pixel of the mouth box in the face frame, for the exact map along a closed seam.
+        x0, y0, x1, y1 = self.mouth_grid.box
+        gy, gx = np.mgrid[y0:y1, x0:x1]
+        px_uv = self.frame.to_local(np.stack([gx, gy], -1).reshape(-1, 2))
+        # Only rows the lips can reach (the seam never leaves the lips' band).
+        keep = (px_uv[:, 1] > ulo - 0.15 * E) & (px_uv[:, 1] < llo + 0.15 * E)
+        keep &= np.abs(px_uv[:, 0]) < 1.15 * self.w_o
+        self.mouth_px_index = np.nonzero(keep)[0].astype(np.int32)
+        self.mouth_px_uv = px_uv[keep].astype(np.float32)
+        self.mouth_px_taper = self.h_taper(px_uv[keep, 1]).astype(np.float32)
 
     # --- eyes ----------------------------------------------------------------------------------
 
@@ -452,7 +458,7 @@ class PhotoRig:
     # --- mouth look ----------------------------------------------------------------------------
 
     def _mouth_look(self) -> MouthLook:
-        rgb = self.rgba[..., :3].astype(np.float32)
+        rgb = self.rgba[..., :3]
 
         def sample(idx: list[int]) -> np.ndarray:
             r = max(1, int(self.E * 0.03))
@@ -462,14 +468,16 @@ class PhotoRig:
                 vals.append(
                     rgb[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1].reshape(-1, 3)
                 )
-            return np.median(np.concatenate(vals), 0)
+            return np.median(np.concatenate(vals).astype(np.float32), 0)
 
         skin = sample(g.CHEEK_SKIN)
         lip = sample(g.LIP_SKIN)
         luma = float(skin @ np.array([0.299, 0.587, 0.114]))
         light = float(np.clip(luma / 175.0, 0.45, 1.15))
-        cavity = lip * 0.18 + np.array([14.0, 4.0, 6.0])
-        # Teeth a little brighter than the skin, never glowing in a face in shadow.
-        teeth = np.array([0.94, 0.92, 0.86]) * min(245.0, luma * 1.18 + 12)
-        tongue = lip * 0.72 + np.array([25.0, 0.0, 0.0]) * light
-        return MouthLook(cavity, teeth, tongue, light)
+        cavity = lip * 0.16 + np.array([12.0, 3.0, 5.0])
+        inner = np.concatenate(
+            [self.points[g.UPPER_INNER_LIP], self.points[g.LOWER_INNER_LIP][::-1]]
+        )
+        teeth, from_photo = teeth_colour(rgb, inner, skin, lip, self.E)
+        tongue = lip * 0.62 + np.array([22.0, 0.0, 2.0]) * light
+        return MouthLook(cavity, teeth, tongue, lip, light, from_photo)
