@@ -73,10 +73,15 @@ class PhotoRenderer(AvatarRenderer):
         gap = r.max_gap * (jaw + 0.22 * rnd * (1 - jaw)) * (1 - press)
         close = 1.0 if self.close_at_rest else press
         smile = min(max(p.smile, -0.5), 1.0)
+        # The opening is split between the plain profile and the rounded one ("o", "u").
         chain = np.array(
-            [gap, close, press, rnd, smile, min(max(p.brow_raise, -0.5), 1.0)], np.float32
-        )
-        corner = r.E * (0.07 * m.lip_width + 0.045 * smile) - 0.28 * r.w_o * rnd
+            [
+                gap * (1 - rnd), close, press, rnd, smile,
+                min(max(p.brow_raise, -0.5), 1.0), gap * rnd,
+            ],
+            np.float32,
+        )  # fmt: skip
+        corner = r.E * (0.07 * m.lip_width + 0.07 * smile) - 0.36 * r.w_o * rnd
         # A photo holds only a few degrees of turn before the warp shows: clamp the head.
         roll = math.radians(min(max(p.head_roll, -10.0), 10.0))
         yaw = math.radians(min(max(p.head_yaw, -12.0), 12.0))
@@ -131,7 +136,8 @@ class PhotoRenderer(AvatarRenderer):
         """Source knots, blended towards the closed-seam reading as the lips come together (no
         pop on opening)."""
         r = self.rig
-        w = float(chain[1]) * min(max(1.0 - float(chain[0]) / (2.0 * grid.cell), 0.0), 1.0)
+        opening = float(chain[0] + chain[6])
+        w = float(chain[1]) * min(max(1.0 - opening / (2.0 * grid.cell), 0.0), 1.0)
         return r.chain_pos if w <= 0.0 else r.chain_pos + w * (grid.pos_closed - r.chain_pos)
 
     def _exact_seam(

@@ -302,6 +302,15 @@ class PhotoRig:
         op[:, 7] = (1 - ALPHA_UPPER) * np.maximum(p_out, p_in)
         op[:, 8] = (1 - ALPHA_UPPER) * np.maximum(jaw, op[:, 7] / (1 - ALPHA_UPPER))
         op[:, 4] *= 0.8  # the upper lip's outer edge moves a bit less than its inner edge
+        # open, rounded ("o", "u"): the same opening with a fuller profile, so the opening is
+        # round at its ends instead of a lens with pointed corners.
+        p_rd = np.clip(1 - (a / w_i) ** 2, 0, 1) ** 0.33
+        opr = op.copy()
+        opr[:, 4] = -ALPHA_UPPER * 0.8 * np.maximum(p_out, p_rd)
+        opr[:, 5] = -ALPHA_UPPER * p_rd
+        opr[:, 6] = (1 - ALPHA_UPPER) * p_rd
+        opr[:, 7] = (1 - ALPHA_UPPER) * np.maximum(p_out, p_rd)
+        opr[:, 8] = (1 - ALPHA_UPPER) * np.maximum(jaw, opr[:, 7] / (1 - ALPHA_UPPER))
         # close: lips meet where they were apart in the source (per unit of closure)
         cl = zero.copy()
         cl[:, 4] = cl[:, 5] = ALPHA_UPPER * src_gap
@@ -317,21 +326,23 @@ class PhotoRig:
         pr[:, 7] = -0.3 * t_l
         # round: lips push out (thicker), the mouth narrows along the horizontal chain
         rd = zero.copy()
-        rd[:, 4] = -0.15 * t_u
-        rd[:, 7] = 0.15 * t_l
-        # smile: corners and cheeks up
-        sc = smoothstep(0.15 * w_o, 1.0 * w_o, a) * (1 - smoothstep(w_o, w_o + 0.45 * E, a))
+        rd[:, 4] = -0.3 * t_u
+        rd[:, 7] = 0.3 * t_l
+        # smile: the corners rise along a curve (more the farther out), the cheeks with them;
+        # the lower lip stretches a little thinner.
+        rise = np.clip(a / w_o, 0, 1) ** 2 * (1 - smoothstep(w_o, w_o + 0.5 * E, a))
         sm = zero.copy()
-        sm[:, 4:8] = (-0.075 * E * sc)[:, None]
-        sm[:, 3] = -0.04 * E * smoothstep(0.1 * E, 0.35 * E, a) * (1 - smoothstep(W, 1.2 * W, a))
-        sm[:, 8] = -0.02 * E * sc
+        sm[:, 4:8] = (-0.11 * E * rise)[:, None]
+        sm[:, 7] -= 0.025 * E * (1 - smoothstep(0.2 * w_o, w_o, a))
+        sm[:, 3] = -0.05 * E * smoothstep(0.1 * E, 0.35 * E, a) * (1 - smoothstep(W, 1.2 * W, a))
+        sm[:, 8] = -0.03 * E * rise
         # brows up
         brow_span = max(abs(uv[g.BROW_A, 0]).max(), abs(uv[g.BROW_B, 0]).max())
         br = zero.copy()
         br[:, 1] = -0.09 * E * (1 - smoothstep(brow_span, brow_span + 0.25 * E, a))
         br[:, 1] *= 0.75 + 0.25 * smoothstep(0.05 * E, 0.3 * E, a)  # less in the middle
         br[:, 2] = 0.12 * br[:, 1]  # the upper lids follow a little
-        bases = np.stack([op, cl, pr, rd, sm, br]) * lat[None, :, None]
+        bases = np.stack([op, cl, pr, rd, sm, br, opr]) * lat[None, :, None]
         # The outer lips and the chin move as smooth sheets: soften their lateral profiles (the
         # inner lips keep theirs, they must follow the landmarks).
         sigma = max(0.06 * E / self.u_tab_step, 0.5)
@@ -341,7 +352,7 @@ class PhotoRig:
             bases[:, :, k] = gaussian_filter1d(bases[:, :, k], sigma, axis=1, mode="nearest")
         self.chain_pos = pos.astype(np.float32)
         self.chain_bases = bases.astype(np.float32)
-        self.chain_bases_flat = self.chain_bases.reshape(6, -1)
+        self.chain_bases_flat = self.chain_bases.reshape(len(bases), -1)
         # Horizontal chain (mouth corners), active on the mouth's rows only.
         v_top_m = float(ulo.min()) - 0.1 * E
         v_bot_m = float(llo.max()) + 0.1 * E
