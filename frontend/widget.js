@@ -35,7 +35,7 @@
     ".right .panel { right: 0; } .left .panel { left: 0; }",
     ".panel[hidden] { display: none; }",
     ".head { display: flex; align-items: center; gap: 8px; padding: 8px 10px 8px 14px; background: var(--dh-accent, #0b5cad); color: var(--dh-accent-text, #fff); }",
-    ".head h2 { font-size: 16px; margin: 0; flex: 1; }",
+    ".head h2 { font-size: 16px; margin: 0; flex: 1; min-width: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }",
     ".head button { background: transparent; color: inherit; border: 1px solid rgba(255,255,255,.6); padding: 2px 10px; }",
     ".video { background: #0d1117; height: 42%; min-height: 140px; position: relative; }",
     ".video video { width: 100%; height: 100%; object-fit: contain; display: block; }",
@@ -46,11 +46,20 @@
     "form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #eaeef2; }",
     "input { flex: 1; min-width: 0; font: inherit; padding: 8px; border: 1px solid #8c959f; border-radius: 8px; }",
     "form button { background: var(--dh-accent, #0b5cad); color: var(--dh-accent-text, #fff); border: 0; padding: 0 14px; }",
-    ".mic { background: transparent; border: 1px solid rgba(255,255,255,.6); color: inherit; padding: 2px 10px; }",
+    // The microphone toggle beside the text box: green ring while it listens, struck through when muted.
+    "form .mic { flex: none; width: 40px; padding: 0; border-radius: 50%; background: #fff; color: #57606a; border: 1px solid #8c959f; display: grid; place-items: center; }",
+    ".mic svg { width: 20px; height: 20px; } .mic .off, .mic[aria-pressed='true'] .on { display: none; } .mic[aria-pressed='true'] .off { display: block; }",
+    ".mic[data-state='on'] { color: #1a7f37; border-color: #1a7f37; }",
+    ".mic[aria-pressed='true'] { color: #b42318; border-color: #b42318; }",
+    ".mic[hidden] { display: none; }",
     ".sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }",
-    "@media (max-width: 480px) { .wrap { bottom: 12px; } .wrap.right { right: 12px; } .wrap.left { left: 12px; } .panel { width: calc(100vw - 24px); height: calc(100vh - 100px); } }",
+    "@media (max-width: 480px) { .wrap { bottom: 12px; } .wrap.right { right: 12px; } .wrap.left { left: 12px; } .panel { width: calc(100vw - 24px); height: calc(100vh - 96px); height: calc(100dvh - 96px); } .video { height: 38%; } }",
+    "@media (max-height: 520px) { .video { min-height: 96px; height: 30%; } }",
   ].join("\n");
 
+  var MIC_PATH = '<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3';
+  var MIC = '<svg class="on" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" aria-hidden="true">' + MIC_PATH + '"/></svg>' +
+    '<svg class="off" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" aria-hidden="true">' + MIC_PATH + 'M4 4l16 16"/></svg>';
   var ICON = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
 
   function build(tr) {
@@ -61,11 +70,12 @@
       "<style>" + CSS + "</style>" +
       '<div class="wrap ' + (cfg.position === "left" ? "left" : "right") + '">' +
       '<div class="panel" role="dialog" aria-modal="false" hidden>' +
-      '<div class="head"><h2></h2><button type="button" class="mic" hidden></button><button type="button" class="close"></button></div>' +
+      '<div class="head"><h2></h2><button type="button" class="close"></button></div>' +
       '<div class="video"><video autoplay playsinline></video></div>' +
       '<div class="state" role="status" aria-live="polite"></div>' +
       '<ol aria-live="polite"></ol>' +
-      '<form><label class="sr"></label><input autocomplete="off"><button type="submit"></button></form>' +
+      '<form><button type="button" class="mic" aria-pressed="false" hidden>' + MIC + '</button>' +
+      '<label class="sr"></label><input autocomplete="off"><button type="submit" class="send"></button></form>' +
       "</div>" +
       '<button type="button" class="fab" aria-expanded="false">' + ICON + "</button>" +
       "</div>";
@@ -80,7 +90,9 @@
     q("input").id = "dh-input";
     q("form label").setAttribute("for", "dh-input");
     q("input").placeholder = tr("chat.placeholder");
-    q("form button").textContent = tr("btn.send");
+    q(".send").textContent = tr("btn.send");
+    q(".mic").setAttribute("aria-label", tr("btn.mute"));
+    q(".mic").title = tr("btn.mute");
     q("video").setAttribute("aria-label", title);
     return { host: host, root: root, q: q };
   }
@@ -121,7 +133,7 @@
             onMic: function (s) {
               var b = ui.q(".mic");
               b.hidden = s === "denied" || s === "off";
-              b.textContent = tr(s === "muted" ? "btn.unmute" : "btn.mute");
+              b.dataset.state = s;
               b.setAttribute("aria-pressed", s === "muted" ? "true" : "false");
             },
           });
