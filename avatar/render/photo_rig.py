@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from avatar.face import geometry as g
 from avatar.face.geometry import FaceFrame
@@ -106,9 +107,10 @@ class PhotoRig:
         self.look = self._mouth_look()
         self.inner_upper = np.array(g.UPPER_INNER_LIP)
         self.inner_lower = np.array(g.LOWER_INNER_LIP)
-        # Where the lips meet when closed (the upper lip takes ALPHA_UPPER of a closing).
+        # Where the lips meet when closed (the upper lip takes its share of the closing).
         up, lo = self.points[g.UPPER_INNER_LIP], self.points[g.LOWER_INNER_LIP]
-        self.lip_line = up + ALPHA_UPPER * (lo - up)
+        share = np.interp(uv[g.UPPER_INNER_LIP, 0], *self.close_share)[:, None]
+        self.lip_line = up + share * (lo - up)
         fr = self.frame
         self.teeth = build_teeth(self.lip_line, fr.origin, fr.u_axis, fr.v_axis, E, self.look.teeth)
         gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
@@ -311,13 +313,29 @@ class PhotoRig:
         opr[:, 6] = (1 - ALPHA_UPPER) * p_rd
         opr[:, 7] = (1 - ALPHA_UPPER) * np.maximum(p_out, p_rd)
         opr[:, 8] = (1 - ALPHA_UPPER) * np.maximum(jaw, opr[:, 7] / (1 - ALPHA_UPPER))
-        # close: lips meet where they were apart in the source (per unit of closure)
+        # close: lips meet where they were apart in the source (per unit of closure). The
+        # upper lip takes ALPHA_UPPER of a small gap; a wide-open source ("O") would close
+        # along its upper lip's arch (a pout), so there the seam flattens towards the line
+        # through the mouth corners, as a relaxed closed mouth has it.
+        lip = ul + ALPHA_UPPER * (ll - ul)
+        ca, cb = uv[78], uv[308]
+        flat = ca[1] + (ut - ca[0]) * (cb[1] - ca[1]) / max(cb[0] - ca[0], 1e-6)
+        f = float(smoothstep(0.12 * E, 0.3 * E, g0))
+        seam = lip + f * (flat - lip)
+        share = np.where(
+            src_gap > 1e-3,
+            np.clip((seam - ul) / np.maximum(src_gap, 1e-3), 0.05, 0.7),
+            ALPHA_UPPER,
+        )
+        share = np.clip(gaussian_filter1d(share, max(0.03 * E / self.u_tab_step, 0.5)), 0.05, 0.7)
+        self.close_share = (ut, share)
+        share_c = float(np.interp(0.0, ut, share))
         cl = zero.copy()
-        cl[:, 4] = cl[:, 5] = ALPHA_UPPER * src_gap
-        cl[:, 6] = cl[:, 7] = -(1 - ALPHA_UPPER) * src_gap
+        cl[:, 4] = cl[:, 5] = share * src_gap
+        cl[:, 6] = cl[:, 7] = -(1 - share) * src_gap
         # The jaw rises with the lower lip; beside the mouth it may not rise more than half-way
         # to the lip line, or the skin there folds into a crease across the cheeks.
-        rise = (1 - ALPHA_UPPER) * (g0 * jaw - src_gap)
+        rise = (1 - share_c) * g0 * jaw - (1 - share) * src_gap
         cl[:, 8] = cl[:, 7] - np.minimum(rise, 0.5 * (pos[:, 8] - pos[:, 7]))
         # press: lips thin and roll in
         t_u, t_l = np.clip(ul - ulo, 0, None), np.clip(llo - ll, 0, None)
@@ -346,8 +364,6 @@ class PhotoRig:
         # The outer lips and the chin move as smooth sheets: soften their lateral profiles (the
         # inner lips keep theirs, they must follow the landmarks).
         sigma = max(0.06 * E / self.u_tab_step, 0.5)
-        from scipy.ndimage import gaussian_filter1d
-
         for k in (4, 7, 8):
             bases[:, :, k] = gaussian_filter1d(bases[:, :, k], sigma, axis=1, mode="nearest")
         self.chain_pos = pos.astype(np.float32)
