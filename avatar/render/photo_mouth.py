@@ -79,7 +79,7 @@ def build_teeth(
     t = np.clip((s - _TOOTH_EDGES[j]) / w_t, 0.0, 1.0)
     cd = np.abs(2 * t - 1)  # 0 in a tooth's middle, 1 at its edges
     # Tip line: each tooth rounded at its corners, the row curving up towards the back.
-    tip = TIP_DEPTH * unit * _TOOTH_LENGTH[j] * (1 - 0.35 * cd**4) - 1.6 * mm * (s / 36.0) ** 2
+    tip = TIP_DEPTH * unit * _TOOTH_LENGTH[j] * (1 - 0.22 * cd**4) - 1.6 * mm * (s / 36.0) ** 2
     inside = (y_rel < tip) & (np.abs(sin_t) < 0.999)
     # Shade: each tooth convex (darker at its sides), dark thin gaps between them, the side
     # teeth turning away into the mouth's dark, the incisal edge a little translucent.
@@ -218,10 +218,12 @@ def draw_mouth_interior(
         else:
             lip_y = np.full((1, w), float(upper[:, 1].min()), np.float32)
         dy = np.clip((yy - lip_y) / (0.035 * unit + 1.0), 0, 1)
-        lit = (0.62 + 0.38 * min(gap / (0.2 * unit), 1.0)) * (1 - 0.45 * rounding)
+        # Rounded lips push forward over the teeth: they mostly leave the view (fading them
+        # would only grey them over the dark).
+        lit = (0.62 + 0.38 * min(gap / (0.2 * unit), 1.0)) * (1 - 0.2 * rounding)
         shade = (0.45 + 0.55 * dy * dy * (3 - 2 * dy)) * lit
-        ta = ta * (1 - 0.35 * rounding)
-        col = col * (1 - ta)[..., None] + spr[..., :3] * (shade * (1 - 0.35 * rounding))[..., None]
+        keep = 1 - 0.75 * rounding
+        col = col * (1 - ta * keep)[..., None] + spr[..., :3] * (shade * keep)[..., None]
 
     a = (maskf * opacity)[..., None]
     roi = frame[y0:y1, x0:x1, :3]
