@@ -1,12 +1,13 @@
 """Held-out lip-sync of the video avatar: build from the first 60 % of a talking video, drive it
-with the audio of the last 40 % through the default lip-sync tracker, and compare the rendered
-mouth opening (inner-lip gap 13-14 / eye corners 33-263, re-measured on the rendered frames)
-with the real one in those frames.
+with the audio of the last 40 % as a live audio drive would (the avatar's own speaker fit around
+the default tracker, `avatar.lipsync.speaker`), and compare the rendered mouth opening (inner-lip
+gap 13-14 / eye corners 33-263, re-measured on the rendered frames) with the real one in those
+frames. The build sees only the first 60 %: its audio, its frames, its speaker fit.
 
-Three numbers: r(rendered, target) is the renderer's fidelity to the mouth it was asked for;
-r(rendered, real) is the end-to-end sync, bounded by the lip-sync tracker (goal r >= 0.6);
-r(replayed, real) drives the avatar with the real held-out opening instead of the tracker's,
-so it measures the renderer alone on frames it has never seen.
+Numbers: r(rendered, real) is the end-to-end sync (goal r >= 0.6); r(target, real) is the
+tracker's, with the speaker fit and with the generic tracker alone; r(rendered, target) is the
+renderer's fidelity to the mouth it was asked for; r(replayed, real) drives the avatar with the
+real held-out opening instead, so it measures the renderer alone on frames it has never seen.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from avatar.lipsync.base import make_mouth_tracker
+from avatar.lipsync.speaker import SpeakerMouthTracker, run_tracker, speaker_tracker_factory
 from avatar.registry import build_avatar, load_renderer
 from avatar.types import FrameParams, MouthShape
 from avatar.videoavatar.geometry import mouth_measures
@@ -37,6 +39,10 @@ def _openings(frames: list[np.ndarray]) -> np.ndarray:
     )
 
 
+def _r(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> float:
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TALKING)
 def test_held_out_sync(name: str, tmp_path: Path) -> None:
@@ -46,23 +52,36 @@ def test_held_out_sync(name: str, tmp_path: Path) -> None:
     meta = build_avatar("video", video, tmp_path / "a", {"range": [0, cut], "min_duration_s": 3})
     r = load_renderer(tmp_path / "a")
     fps = int(round(meta["fps"]))
-    tracker = make_mouth_tracker(fps)
+    # a live audio drive of this avatar gets its speaker fit (the stream task's factory)
+    tracker = speaker_tracker_factory(tmp_path / "a")(fps)
+    assert isinstance(tracker, SpeakerMouthTracker), meta["speaker"]
+    assert tracker.lookahead_ms <= make_mouth_tracker(fps).lookahead_ms  # no added delay
     pcm = read_audio(video, cut, dur)
     assert pcm is not None
-    shapes = tracker.push_audio(pcm) + tracker.flush()
+    shapes = run_tracker(tracker, pcm)
+    generic = run_tracker(make_mouth_tracker(fps), pcm)
     real = [f for _, f in iter_frames(video, cut, dur)]
     n = min(len(real), len(shapes))
-    rendered = [r.render(FrameParams(mouth=shapes[i]), i / fps)[..., :3].copy() for i in range(n)]
+    rendered = [
+        r.render(FrameParams(mouth=MouthShape.from_array(shapes[i])), i / fps)[..., :3].copy()
+        for i in range(n)
+    ]
     o_rend, o_real = _openings(rendered), _openings(real[:n])
-    target = np.array([s.jaw_open for s in shapes[:n]])
+    target = shapes[:n, 0]
     ok = ~np.isnan(o_rend) & ~np.isnan(o_real)
     assert ok.mean() > 0.95
-    r_fid = float(np.corrcoef(o_rend[ok], target[ok])[0, 1])
-    r_sync = float(np.corrcoef(o_rend[ok], o_real[ok])[0, 1])
-    r_track = float(np.corrcoef(target[ok], o_real[ok])[0, 1])
+    r_fid = _r(o_rend, target, ok)
+    r_sync = _r(o_rend, o_real, ok)
+    r_track = _r(target, o_real, ok)
+    r_generic = _r(generic[:n, 0], o_real, ok)
     print(
-        f"{name}: r(rendered,real)={r_sync:.3f} r(target,real)={r_track:.3f} r(rendered,target)={r_fid:.3f}"
+        f"{name}: r(rendered,real)={r_sync:.3f} r(target,real)={r_track:.3f} "
+        f"generic r(target,real)={r_generic:.3f} r(rendered,target)={r_fid:.3f} "
+        f"fit {meta['speaker']['live']}"
     )
+    # the fit is judged inside the build part only; on the held-out part it must not lose
+    # much against the generic tracker it replaces
+    assert r_track >= r_generic - 0.1, (r_track, r_generic)
     # The renderer shows the mouth it is asked for (a tracker that holds the mouth open most of
     # the time leaves little variance to follow, hence a bound below the replay's).
     assert r_fid >= 0.5, r_fid
@@ -78,11 +97,11 @@ def test_held_out_sync(name: str, tmp_path: Path) -> None:
     ]
     o_replay = _openings(replay)
     ok2 = ok & ~np.isnan(o_replay)
-    r_replay = float(np.corrcoef(o_replay[ok2], o_real[ok2])[0, 1])
+    r_replay = _r(o_replay, o_real, ok2)
     print(f"{name}: r(replayed real opening, real)={r_replay:.3f}")
     assert r_replay >= 0.8, r_replay
     if r_sync < 0.6:
-        # The renderer is held to its bound above; the end-to-end goal waits on the audio
-        # lip-sync model (issue 4: r_audio on real speech is still far below 0.5).
-        pytest.xfail(f"end-to-end r={r_sync:.2f} < 0.6 with {type(tracker).__name__}")
+        # The renderer is held to its bounds above; the end-to-end goal waits on audio-to-mouth
+        # prediction (issue 4; a few seconds of the person's own speech do not reach it here).
+        pytest.xfail(f"end-to-end r={r_sync:.2f} < 0.6 (tracker r={r_track:.2f})")
     assert r_sync >= 0.6

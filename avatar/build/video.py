@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from avatar.lipsync.speaker import fit_avatar
 from avatar.registry import AvatarBuildError, ProgressFn
 from avatar.types import AvatarRenderer
 from avatar.videoavatar import geometry as g
@@ -31,7 +32,7 @@ from avatar.videoavatar.align import build_canon, face_region, teeth_fraction
 from avatar.videoavatar.checks import VideoChecks, check_source, check_track
 from avatar.videoavatar.chroma import ChromaKey, detect_key
 from avatar.videoavatar.loop import choose_loop
-from avatar.videoavatar.source import SourceError, iter_frames, probe
+from avatar.videoavatar.source import SourceError, iter_frames, probe, read_audio
 from avatar.videoavatar.store import ImageListWriter
 from avatar.videoavatar.track import MAX_TRACK_SIDE, TRIM_EVERY, release_memory, track_frames
 
@@ -247,8 +248,13 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         mask=canon.mask,
         region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),
     )
+    stages["index"] = time.perf_counter() - t_start - sum(stages.values())
+
+    # the person's own audio-to-mouth fit (avatar.lipsync.speaker), from this recording only
+    pcm = read_audio(source, float(tr.times[0]), end_s) if info.has_audio else None
+    speaker = fit_avatar(folder, pcm, fps, shapes, tr.ok)
+    stages["speaker"] = time.perf_counter() - t_start - sum(stages.values())
     build_s = time.perf_counter() - t_start
-    stages["index"] = build_s - sum(stages.values())
     progress(100)
     return {
         "kind": "video",
@@ -272,6 +278,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         "build_cpu_seconds": round(time.process_time() - cpu_start, 2),
         "build_stages": {k: round(v, 2) for k, v in stages.items()},
         "checks": asdict(checks),
+        "speaker": speaker,
     }
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from agent.tts.base import SpeechOptions
 from avatar.lipsync.base import MouthTracker, make_mouth_tracker
+from avatar.lipsync.speaker import speaker_tracker_factory
 from avatar.motion import ActionPlayer, IdleMotion
 from avatar.registry import read_meta
 from avatar.stream.contract import (
@@ -199,6 +200,13 @@ class StreamTask:
         loop = asyncio.get_running_loop()
         try:
             meta = await loop.run_in_executor(self._pool(), self._read_meta)
+            if self._tracker_factory is make_mouth_tracker:
+                # a video avatar's own audio-to-mouth fit, when it has one (same look-ahead)
+                self._tracker_factory = await loop.run_in_executor(
+                    self._pool(), speaker_tracker_factory, self.avatar_folder
+                )
+                ahead_ms = self._tracker_factory(self._fps).lookahead_ms
+                self._base_lead = 1.0 / self._fps + ahead_ms / 1000.0
             if self._processes is not None:
                 host: RenderHost = self._processes.host(self.avatar_folder, self.config.scene)
             else:

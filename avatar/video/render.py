@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from avatar.compose import Asset, Layout, Scene
-from avatar.lipsync.base import make_mouth_tracker
+from avatar.lipsync.speaker import speaker_tracker_factory
 from avatar.motion import ActionPlayer, IdleMotion
 from avatar.registry import KIND_MODULES, read_meta
 from avatar.types import AUDIO_RATE, REST_MOUTH, AvatarRenderer, FrameParams, MouthShape
@@ -71,7 +71,8 @@ def frame_params(
 ) -> list[FrameParams]:
     """Mouth from the lip-sync tracker, idle life, and keyword actions, for every frame
     (except the actions in `skip_actions`, which the avatar plays itself)."""
-    tracker = make_mouth_tracker(spec.fps, offline=True)  # no latency budget in a file
+    # no latency budget in a file; a video avatar's own audio-to-mouth fit when it has one
+    tracker = speaker_tracker_factory(Path(spec.avatar_folder), offline=True)(spec.fps)
     if speech.phonemes:
         tracker.push_phonemes(speech.phonemes)
     mouths: list[MouthShape] = []
