@@ -267,7 +267,9 @@ class PhotoRenderer(AvatarRenderer):
         blink: float,
         gx: float,
         gy: float = 0.0,
-    ) -> None:
+    ) -> tuple[int, int, int, int, np.ndarray, np.ndarray, int] | None:
+        """Move the lids in the backward map (in place). Returns where the unfolding lid is to
+        be painted (box in ROI pixels, coverage, shade), or None."""
         r = self.rig
         rx0, ry0, rx1, ry1 = r.roi
         bx0, by0, bx1, by1 = eye.box
@@ -275,7 +277,7 @@ class PhotoRenderer(AvatarRenderer):
         x0, y0 = max(bx0 + sx - 2, rx0), max(by0 + sy - 2, ry0)
         x1, y1 = min(bx1 + sx + 2, rx1), min(by1 + sy + 2, ry1)
         if x1 <= x0 or y1 <= y0:
-            return
+            return None
         sub = mapxy[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
         d = sub - eye.origin
         u = d[..., 0] * eye.u_axis[0] + d[..., 1] * eye.u_axis[1]
@@ -290,13 +292,20 @@ class PhotoRenderer(AvatarRenderer):
         tp = top + 0.85 * blink * np.maximum(gap, smooth)
         bp = np.maximum(bot - 0.15 * blink * gap, tp)
         va, vb = eye.v_above, eye.v_below
-        # The lashes ride down with the lid edge unstretched; the lid skin above stretches.
+        # The lashes ride down with the lid edge unstretched. Above them only the band below
+        # the lid crease unfolds over the eye; the crease and the skin above it come down a
+        # little (stretching the whole band would drag the crease down across the lid).
         lash = min(0.2 * eye.gap_max, 0.5 * (float(top.min()) - va))
-        s0 = va + (v - va) * (top - lash - va) / np.maximum(tp - lash - va, 1e-3)
+        strip = min(0.3 * eye.gap_max, 0.5 * (float(top.min()) - lash - va))
+        cr = top - lash - strip  # the crease, in the source
+        cr_out = cr + 0.2 * (tp - top)
+        s0a = va + (v - va) * (cr - va) / np.maximum(cr_out - va, 1e-3)
+        s0b = cr + (v - cr_out) * strip / np.maximum(tp - lash - cr_out, 1e-3)
+        s0 = np.where(v < cr_out, s0a, s0b)
         s1 = v - (tp - top)
         # Below the closing lid read from a little under the mesh's lower lid line, so no
         # sliver of eye white shows under the lashes.
-        bot_s = np.minimum(bot + 0.12 * blink * eye.gap_max, vb - 1.0)
+        bot_s = np.minimum(bot + 0.22 * blink * eye.gap_max, vb - 1.0)
         den = bp - tp
         s2 = top + (v - tp) * np.where(den > 1e-3, (bot_s - top) / np.where(den > 1e-3, den, 1), 0)
         s3 = bot_s + (v - bp) * (vb - bot_s) / np.maximum(vb - bp, 1e-3)
@@ -314,6 +323,24 @@ class PhotoRenderer(AvatarRenderer):
                 vs = np.where(inside, vs - gy * 0.18 * eye.gap_max * rel * edge, vs)
         sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
         sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
+        # The unfolded band is the lid skin stretched many times (lash roots and the crease
+        # line would streak): it is painted as smooth lid skin, more as it unfolds further.
+        unfold = np.clip((tp - top) / (0.35 * eye.gap_max + 1e-3), 0, 1)
+        if float(unfold.max()) < 0.02:
+            return None
+        lid_end = tp - lash
+        t = np.clip((v - cr_out) / np.maximum(lid_end - cr_out, 1e-3), 0, 1)
+        fade_in = np.clip(t / 0.3, 0, 1)
+        fade_out = np.clip((lid_end + 0.4 * lash - v) / (0.4 * lash + 1e-3), 0, 1)
+        cover = fade_in * fade_in * (3 - 2 * fade_in) * fade_out * unfold * 0.92
+        cover = np.where(band & (v >= cr_out), cover, 0.0)
+        # A convex lid: lit in its middle, shaded towards the lashes and the corners.
+        shade = (0.93 + 0.1 * np.sin(np.pi * t) - 0.14 * t**3) * (
+            1 - 0.08 * np.clip(u / eye.half_width, -1, 1) ** 2
+        )
+        above = max(2, int(round(0.15 * eye.gap_max)))
+        box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
+        return *box, cover.astype(np.float32), (shade / 0.93).astype(np.float32), above
 
     # --- the frame -----------------------------------------------------------------------------
 
@@ -340,15 +367,20 @@ class PhotoRenderer(AvatarRenderer):
         mapxy = dense
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
+        lids = []
         if blink > 0.0 or params.gaze_x != 0.0 or params.gaze_y != 0.0:
             for k, eye in enumerate(r.eyes):
                 shift = moved[1 + k] - eye.origin
-                self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
+                lid = self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
+                if lid is not None:
+                    lids.append(lid)
         frame = self._plate.copy()
         ys, xs = self._roi_slices
         person = cv2.remap(
             self._person, mapxy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
+        for lid in lids:
+            _paint_lid(person, *lid)
         _over(frame[ys, xs], person)
         if self._remove_background:
             frame = _straight(frame)
@@ -403,6 +435,35 @@ class PhotoRenderer(AvatarRenderer):
         dense[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] += fd[
             y0 - sy - fy0 : y1 - sy - fy0, x0 - sx - fx0 : x1 - sx - fx0
         ]
+
+
+def _paint_lid(
+    person: np.ndarray, x0: int, y0: int, x1: int, y1: int, cover: np.ndarray,
+    shade: np.ndarray, above: int,
+) -> None:  # fmt: skip
+    """Paint the unfolded lid into the person layer (premultiplied, opaque there): each column
+    takes the colour of the skin just above the lid's top, so the lid continues it seamlessly,
+    smoothed across columns and shaded like a convex lid."""
+    roi = person[y0:y1, x0:x1]
+    h, w = cover.shape
+    on = cover > 0.01
+    valid = on.any(0)
+    if not valid.any():
+        return
+    rows = np.clip(np.argmax(on, axis=0) - above, 0, h - 1)
+    cols = np.arange(w)
+    src = roi[..., :3].astype(np.float32)
+    sample = (src[rows, cols] + src[np.maximum(rows - 1, 0), cols]) * 0.5
+    wt = (valid & (np.argmax(on, axis=0) >= above)).astype(np.float32)
+    if wt.sum() < 1:
+        wt = valid.astype(np.float32)
+    sigma = max(1.0, 0.06 * w)
+    num = cv2.GaussianBlur((sample * wt[:, None])[None], (0, 0), sigma)[0]
+    den = cv2.GaussianBlur(wt[None, :], (0, 0), sigma)[0]
+    colour = num / np.maximum(den, 1e-3)[:, None]
+    paint = colour[None, :, :] * shade[..., None]
+    c = cover[..., None]
+    roi[..., :3] = (src * (1 - c) + paint * c).astype(np.uint8)
 
 
 def _premultiplied(rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
