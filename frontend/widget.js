@@ -40,6 +40,7 @@
     ".video { background: #0d1117; height: 42%; min-height: 140px; position: relative; }",
     ".video video { width: 100%; height: 100%; object-fit: contain; display: block; }",
     ".state { font-size: 13px; color: #57606a; padding: 4px 12px; border-bottom: 1px solid #eaeef2; }",
+    ".state[data-state='st.error'] { color: #b42318; }",
     "ol { list-style: none; margin: 0; padding: 8px 10px; flex: 1; overflow-y: auto; display: flex; flex-direction: column; gap: 6px; }",
     "li { padding: 6px 10px; border-radius: 10px; max-width: 85%; white-space: pre-wrap; }",
     "li.user { align-self: flex-end; background: #dbeafe; } li.avatar { align-self: flex-start; background: #eef1f4; }",
@@ -124,7 +125,12 @@
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify(Object.assign({ Language: lang, Codec: m[2].preferredCodec() }, cfg.sessionBody || {})),
           });
-          if (!res.ok) throw new Error("session " + res.status);
+          if (!res.ok) {
+            // The site's backend may pass the server's reason on (e.g. too many sessions: wait a minute).
+            var why = "session " + res.status;
+            try { var body = await res.json(); why = body.Message || body.message || why; } catch (e) { /* not JSON */ }
+            throw new Error(why);
+          }
           session = await res.json();
           if (session.Data) session = session.Data;
           chat = new m[0].AgentChat(ui.q("video"), session, {
@@ -140,6 +146,7 @@
           window.dhWidget.chat = chat;  // for the page's own scripts and tests
           await chat.start({ microphone: cfg.microphone !== false });
         } catch (e) {
+          state("st.error");
           ui.q(".state").textContent = tr("st.error") + ": " + e.message;
           chat = null;
         } finally { opening = null; }

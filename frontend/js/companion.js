@@ -93,7 +93,7 @@ setInterval(() => {
     ? `${s.frameWidth}×${s.frameHeight} ${s.codec || ""} ${Math.round(s.fps || 0)} fps, ${s.framesDecoded} ${t("debug.frames")}`
     : "–";
 }, 500);
-micLevel($("mute"), () => chat, $("meter"));
+micLevel($("mute"), () => chat);
 fitVideoBox($("video-box"), video, $("preview"));
 
 config().then((cfg) => {

@@ -99,12 +99,11 @@ export function showMic(button, state) {
   button.setAttribute("aria-pressed", state === "muted" ? "true" : "false");
 }
 
-// The speaking level as a ring around the microphone button (and an optional meter bar).
-export function micLevel(button, getChat, meter = null) {
+// The speaking level as a ring around the microphone button.
+export function micLevel(button, getChat) {
   setInterval(() => {
     const chat = getChat();
     const level = chat && chat.mic && chat.micState === "on" ? Math.min(1, chat.mic.level * 4) : 0;
     button.style.setProperty("--level", level.toFixed(2));
-    if (meter) meter.style.width = `${Math.round(level * 100)}%`;
   }, 100);
 }
