@@ -184,6 +184,7 @@ async def serve_patterns(args) -> None:
 
     from avatar.transport.pattern import PushPcmSource
     from avatar.transport.testing import pattern_task, serve, transport_app
+    from avatar.transport.webrtc import WebRTCViewer
 
     pcm = sf.read(SPEECH, dtype="int16")[0]
     tasks = [
@@ -200,9 +201,24 @@ async def serve_patterns(args) -> None:
             src.push(pcm)
         src.end()
         t.enqueue("speech", src)
+
+    async def report() -> None:  # where frames were lost on the server's side
+        while True:
+            await asyncio.sleep(args.measure_s)
+            for v in list(app.state.transport.viewers.values()):
+                if isinstance(v, WebRTCViewer):
+                    enc = [(e.encoded, e.dropped, e.keyframes) for e in v.output.encoders.values()]
+                    s = v.stats()
+                    log(
+                        f"  server {v.task.config.stream_id}: video sent {s['video_sent']} "
+                        f"dropped {s['video_dropped']}, encoder (frames, dropped, keyframes) {enc}"
+                    )
+
     async with serve(app) as base:
         print(base, flush=True)
+        reporter = asyncio.create_task(report())
         await asyncio.to_thread(sys.stdin.read)  # until the parent closes the pipe
+        reporter.cancel()
     for t in tasks:
         await t.stop()
 

@@ -1,9 +1,10 @@
 """aiortc tracks fed by a stream task: bounded queues filled at the task's clock, pulled by the
 RTP senders.
 
-Pictures become AVFrames with pts from the task's frame index, audio arrives as Opus packets
-with pts from its chunk index (see encode.py), so audio and video of one task stay in step for
-hours. When a viewer is slow the oldest queued video frame is dropped (and counted). Audio is
+Pictures arrive encoded once for all viewers (video.py) with RTP timestamps from the task's
+frame index, audio as Opus packets with pts from its chunk index (see encode.py), so audio and
+video of one task stay in step for hours. When a viewer is slow its queued video is dropped (and
+counted) up to the next keyframe (video.py's EncodedVideoFeed). Audio is
 kept unless the process is starved for longer than the audio queue (300 ms): then the oldest
 packets go too, because a receiver pairs RTP timestamps with the time they were *sent* (RTCP
 sender reports), so audio sent late would play out of step with the pictures for the rest of
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avatar.transport.encode import to_av_frame
-from avatar.types import VideoFrame
+from avatar.transport.video import EncodedFrame, EncodedVideoFeed
 
 T = TypeVar("T")
 
@@ -76,31 +77,30 @@ class _Feed(Generic[T]):
 
 
 class TaskVideoTrack(MediaStreamTrack):
-    """Video of a stream task; aiortc encodes it per viewer.
+    """Video of a stream task for one viewer: frames encoded once per task (video.py), which the
+    viewer's sender only packs into RTP (`recv` returns an EncodedFrame, not an AVFrame).
 
-    Each viewer gets its own AVFrame, made when its sender pulls (dropped frames cost nothing):
-    aiortc's encoders convert the frame in place in their threads, and two threads converting
-    one shared AVFrame crash PyAV.
-    """
+    `request_keyframe(restart)` reaches the task's shared encoder once the codec is known."""
 
     kind = "video"
 
-    def __init__(self, fps: int, max_queued: int = 2) -> None:
+    def __init__(self, fps: int, max_queued: int = 3) -> None:
         super().__init__()
         self.fps = fps
-        self.feed: _Feed[VideoFrame] = _Feed(max_queued)
+        self.request_keyframe: Callable[[bool], None] = lambda restart: None
+        self.feed = EncodedVideoFeed(max_queued, lambda restart: self.request_keyframe(restart))
 
-    def push(self, frame: VideoFrame) -> None:
+    def push(self, frame: EncodedFrame) -> None:
         self.feed.put(frame)
 
     def end(self) -> None:
         self.feed.close()
         self.stop()
 
-    async def recv(self) -> av.VideoFrame:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
-        return to_av_frame(await self.feed.get(), self.fps)
+        return await self.feed.get()
 
 
 class TaskAudioTrack(MediaStreamTrack):

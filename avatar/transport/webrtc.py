@@ -3,8 +3,9 @@ peer connection of each viewer.
 
 The viewer's offer (WHEP) is answered with the task's video (VP8 or H.264 as configured, at the
 configured bitrate) and audio (Opus 48 kHz), and a data channel, if the offer has one, carries
-the task's room messages (Cmd 1001). Media arrives through bounded queues (see tracks.py), so
-a slow viewer loses video frames, never the task's clock.
+the task's room messages (Cmd 1001). Audio is encoded once per task, video once per task and
+codec (video.py), whatever the number of viewers. Media arrives through bounded queues (see
+tracks.py), so a slow viewer loses video frames, never the task's clock.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.codecs import get_encoder
 
 from avatar.stream.contract import LiveTask
 from avatar.transport.encode import OpusChunkEncoder
 from avatar.transport.ice import rtc_configuration, strip_mdns_candidates
 from avatar.transport.tracks import TaskAudioTrack, TaskVideoTrack
+from avatar.transport.video import EncodedFrame, PayloadPacker, SharedVideoEncoder
 from avatar.types import AudioChunk, VideoFrame
 
 log = logging.getLogger(__name__)
@@ -52,45 +53,34 @@ def _video_codec_preferences(codec: str):
     return main + other + rtx
 
 
-class CappedEncoder:
-    """Wraps aiortc's video encoder so that the stream's configured bitrate is both the start
-    rate and a ceiling; the receiver's estimate (REMB) can still lower it under congestion."""
-
-    def __init__(self, inner: Any, cap_bps: int) -> None:
-        self._inner = inner
-        self._cap = int(cap_bps)
-        self.target_bitrate = self._cap
-
-    @property
-    def target_bitrate(self) -> int:
-        return self._inner.target_bitrate
-
-    @target_bitrate.setter
-    def target_bitrate(self, bitrate: int) -> None:
-        want = max(100_000, min(int(bitrate), self._cap))
-        self._inner.target_bitrate = want
-        # aiortc clamps VP8 to 1.5 Mbps and H.264 to 3 Mbps; the config (≤ 3 Mbps) wins.
-        attr = f"_{type(self._inner).__name__}__target_bitrate"
-        if hasattr(self._inner, attr):
-            setattr(self._inner, attr, want)
-
-    def encode(self, frame, force_keyframe: bool = False):
-        return self._inner.encode(frame, force_keyframe)
-
-    def pack(self, packet):
-        return self._inner.pack(packet)
-
-
 class StreamOutput:
     """The one MediaSink a stream task has for all its WebRTC viewers: each audio chunk is
-    encoded to Opus once; pictures and packets go to every viewer's queues."""
+    encoded to Opus once, each picture once per codec the viewers negotiated; packets go to
+    every viewer's queues."""
 
     def __init__(self, task: LiveTask) -> None:
         self.task = task
         self.viewers: list[WebRTCViewer] = []
         self._opus = OpusChunkEncoder()
+        self.encoders: dict[str, SharedVideoEncoder] = {}
         self._attached = False
         self.on_empty: list[Callable[[StreamOutput], None]] = []
+
+    def encoder_for(self, codec: str) -> SharedVideoEncoder:
+        """The task's video encoder for a codec ("VP8" or "H264"), made for its first viewer."""
+        enc = self.encoders.get(codec)
+        if enc is None:
+            cfg = self.task.config
+            enc = SharedVideoEncoder(
+                codec, cfg.bitrate, cfg.fps, lambda f, c=codec: self._on_encoded(c, f)
+            )
+            self.encoders[codec] = enc
+        return enc
+
+    def _on_encoded(self, codec: str, frame: EncodedFrame) -> None:
+        for v in self.viewers:
+            if v.negotiated_codec == codec:
+                v.video.push(frame)
 
     def attach(self, viewer: WebRTCViewer) -> None:
         self.viewers.append(viewer)
@@ -101,6 +91,9 @@ class StreamOutput:
     def detach(self, viewer: WebRTCViewer) -> None:
         with contextlib.suppress(ValueError):
             self.viewers.remove(viewer)
+        used = {v.negotiated_codec for v in self.viewers}
+        for codec in [c for c in self.encoders if c not in used]:
+            self.encoders.pop(codec).close()
         if not self.viewers and self._attached:
             self._attached = False
             with contextlib.suppress(Exception):
@@ -111,8 +104,8 @@ class StreamOutput:
     # ---- MediaSink ----
 
     def on_video(self, frame: VideoFrame) -> None:
-        for v in self.viewers:
-            v.video.push(frame)
+        for enc in self.encoders.values():
+            enc.submit(frame)
 
     def on_audio(self, chunk: AudioChunk) -> None:
         packets = self._opus.encode(chunk)  # even without viewers: keeps the codec in step
@@ -138,7 +131,7 @@ class WebRTCViewer:
         output: StreamOutput,
         *,
         ice_servers: list | None = None,
-        video_queue: int = 2,
+        video_queue: int = 3,
     ) -> None:
         cfg = output.task.config
         self.id = uuid.uuid4().hex
@@ -153,6 +146,7 @@ class WebRTCViewer:
         self._closed = asyncio.Event()
         self._close_task: asyncio.Task | None = None
         self.negotiated_codec: str | None = None
+        self._packer: PayloadPacker | None = None
         self.events_sent = 0
         self.on_closed: list[Callable[[], None]] = []  # called once, when the viewer leaves
         self.push_location: str | None = None  # WHIP resource when pushing (see push)
@@ -198,13 +192,17 @@ class WebRTCViewer:
         codecs = getattr(tx, "_codecs", None)
         if not codecs:  # the offer had no video section
             return
-        self.negotiated_codec = codecs[0].mimeType.split("/")[-1]
-        try:
-            # aiortc creates the encoder lazily on the first frame; giving it one now is the
-            # only hook for a start bitrate (private attribute, checked by tests).
-            tx.sender._RTCRtpSender__encoder = CappedEncoder(get_encoder(codecs[0]), self.bitrate)
-        except AttributeError:  # pragma: no cover - aiortc internals changed
-            log.warning("cannot set the video bitrate on this aiortc version")
+        codec = normalize_codec(codecs[0].mimeType.split("/")[-1])
+        encoder = self.output.encoder_for(codec)
+        self.negotiated_codec = codec
+        self._packer = PayloadPacker(encoder)
+        self.video.request_keyframe = encoder.request_keyframe
+        sender = tx.sender
+        # aiortc makes its own (per-viewer) encoder on the first frame unless one is set, and
+        # turns PLI/FIR into a flag only its own encoder reads: both are private hooks (checked
+        # by tests), so that this viewer only packs the task's shared encoder's payloads.
+        sender._RTCRtpSender__encoder = self._packer
+        sender._send_keyframe = self.video.feed.keyframe_wanted
 
     def send_event(self, text: str) -> None:
         for ch in self._channels:
@@ -224,6 +222,8 @@ class WebRTCViewer:
             return
         self._closed.set()
         self.output.detach(self)
+        if self._packer is not None:
+            self._packer.leave()
         self.video.end()
         self.audio.end()
         if self.push_location:
