@@ -113,27 +113,43 @@ def teeth_colour(
     Never pure white: teeth sit in the mouth's shade."""
     luma_w = np.array([0.299, 0.587, 0.114])
     skin_l = float(skin @ luma_w)
+    # Warm off-white, tinted a little by the skin's light (the photo's white balance).
+    off = 0.85 * np.array([0.97, 0.93, 0.84]) / 0.93 + 0.15 * skin / max(skin_l, 1.0)
+    off /= float(off @ luma_w)
+    lum = min(0.8 * skin_l + 10.0, 205.0)
+    sampled = _photo_teeth(rgb, inner_poly, skin_l, lip, unit)
+    if sampled is None:
+        return np.clip(off * lum, 0, 225), False
+    # The photo's teeth seen in a narrow opening are shaded and mixed with the lips: keep
+    # half of their hue, and at least most of the light of a tooth in the open.
+    s_l = float(sampled @ luma_w)
+    hue = 0.5 * sampled / max(s_l, 1.0) + 0.5 * off
+    return np.clip(hue * min(max(s_l, 0.72 * skin_l), 225.0), 0, 235), True
+
+
+def _photo_teeth(
+    rgb: np.ndarray, inner_poly: np.ndarray, skin_l: float, lip: np.ndarray, unit: float
+) -> np.ndarray | None:
+    """Median colour of the lit teeth between the photo's parted lips, or None."""
     h, w = rgb.shape[:2]
     x0, y0 = np.maximum(np.floor(inner_poly.min(0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(inner_poly.max(0)).astype(int) + 2, [w, h])
-    if x1 - x0 > 2 and y1 - y0 > 2:
-        m = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(m, [np.round(inner_poly - [x0, y0]).astype(np.int32)], 1)
-        px = rgb[y0:y1, x0:x1][m > 0].astype(np.float64)
-        if len(px):
-            luma = px @ luma_w
-            sat = (px.max(1) - px.min(1)) / np.maximum(px.max(1), 1)
-            lip_sat = (lip.max() - lip.min()) / max(lip.max(), 1)
-            cand = (luma > 0.55 * skin_l) & (sat < max(0.75 * lip_sat, 0.12))
-            if cand.sum() >= max(12, 4e-4 * unit * unit):
-                c = px[cand]
-                lit = c[(c @ luma_w) >= np.median(c @ luma_w)]
-                return np.clip(np.median(lit, 0), 0, 235), True
-    # Warm off-white, tinted a little by the skin's light, darker than the lit skin.
-    lum = min(0.8 * skin_l + 10.0, 205.0)
-    off = np.array([0.97, 0.93, 0.84]) * lum / 0.93
-    tint = skin * (lum / max(skin_l, 1.0))
-    return np.clip(0.85 * off + 0.15 * tint, 0, 225), False
+    if x1 - x0 <= 2 or y1 - y0 <= 2:
+        return None
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round(inner_poly - [x0, y0]).astype(np.int32)], 1)
+    px = rgb[y0:y1, x0:x1][m > 0].astype(np.float64)
+    if not len(px):
+        return None
+    luma_w = np.array([0.299, 0.587, 0.114])
+    luma = px @ luma_w
+    sat = (px.max(1) - px.min(1)) / np.maximum(px.max(1), 1)
+    lip_sat = (lip.max() - lip.min()) / max(float(lip.max()), 1.0)
+    cand = (luma > 0.55 * skin_l) & (sat < max(0.75 * lip_sat, 0.12))
+    if cand.sum() < max(12, 4e-4 * unit * unit):
+        return None
+    c = px[cand]
+    return np.median(c[(c @ luma_w) >= np.median(c @ luma_w)], 0)
 
 
 def draw_mouth_interior(
