@@ -56,7 +56,7 @@ GUARD = 6  # frames left out on each side of a fold (the target is smooth over ~
 MIN_GAIN = 0.0  # cross-validated r the fit must gain over the generic tracker
 MIN_SPEECH_S = 4.0  # tracked speech needed before a fit is tried (below it CV is noise)
 GATE_BACK_MS = 200  # a pause shorter than this keeps the fitted mouth
-MAX_SPREAD_GAIN = 2.0  # bound on undoing the ridge's shrinkage
+MAX_SPREAD_GAIN = 4.0  # bound on undoing the ridge's shrinkage (beyond it: no fit)
 MAX_STEP = 0.35  # bound on the change per frame, as the generic tracker's
 _LO = np.array([0.0, -1.0, 0.0, 0.0], np.float32)
 _HI = np.array([1.0, 1.0, 1.0, 1.0], np.float32)
@@ -341,9 +341,14 @@ def fit_speaker(
     b, (w,) = _ridge_solve(z, y[m], [lam], prior)
     # Ridge predictions spread less than the real mouth (shrinkage): scale them back to the
     # person's own spread, so the renderer shows distinct shapes, not a mushy average.
-    spread = np.clip(y[m].std(0) / ((z @ w).std(0) + 1e-6), 1.0, MAX_SPREAD_GAIN)
-    w = w * spread[None, :]
-    report.update(used=True, spread_gain=[round(float(v), 2) for v in spread])
+    spread = np.clip(y[m].std(0) / ((z @ w).std(0) + 1e-6), 1.0, None)
+    report["spread_gain"] = [round(float(v), 2) for v in spread]
+    if spread[0] > MAX_SPREAD_GAIN:
+        # the fit is a nearly constant opening: the generic tracker at least moves with speech
+        report["reason"] = "the fit predicts a nearly constant opening"
+        return None, report
+    w = w * np.minimum(spread, MAX_SPREAD_GAIN)[None, :]
+    report["used"] = True
     model = SpeakerModel(
         tracker_key(mode, int(round(fps))), mode.ahead_ms, pc_mean.astype(np.float32), pcs,
         mu.astype(np.float32), sd.astype(np.float32), w.astype(np.float32), b.astype(np.float32),
