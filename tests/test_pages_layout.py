@@ -194,6 +194,9 @@ def test_companion_fits_one_phone_screen(server: ServerProcess, browser) -> None
     video_and_controls(page, video_min_height=300)
     on_screen(page, "#start")
     newest_line_visible(page)
+    # Back to the phone size (the transcript shrinks): it still shows the newest line.
+    resize(page, PHONE)
+    newest_line_visible(page)
     page.click("#stop")
     assert not errors, errors
     ctx.close()

@@ -10,6 +10,12 @@ export function statusSetter(el) {
 }
 
 export function transcriptWriter(list) {
+  // Stay at the newest line while the reader is there, also when the list changes size (a phone
+  // turned, the on-screen keyboard, the layout giving the video more room); not after they
+  // scrolled back to read.
+  let atEnd = true;
+  list.addEventListener("scroll", () => { atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 24; });
+  if (window.ResizeObserver) new ResizeObserver(() => { if (atEnd) list.scrollTop = list.scrollHeight; }).observe(list);
   return (role, text, { append } = {}) => {
     let li = list.lastElementChild;
     if (append && li && li.classList.contains(role)) {
@@ -27,7 +33,7 @@ export function transcriptWriter(list) {
       li.append(who, body);
       list.append(li);
     }
-    list.scrollTop = list.scrollHeight;
+    if (atEnd) list.scrollTop = list.scrollHeight;
   };
 }
 
