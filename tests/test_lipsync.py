@@ -246,6 +246,37 @@ def test_offline_tracker_is_smoother_and_still_rests() -> None:
     assert b[-FPS // 2 :].max() < 0.05  # the trailing second of silence rests
 
 
+@pytest.mark.skipif(
+    not (MEDIA / "audio/16k_mono/en_musetalk_eng_0-12s.wav").exists(), reason="no shared media"
+)
+def test_whisper_tracker_for_files_moves_rests_and_keeps_text_timing() -> None:
+    """The offline tracker (video files) uses Whisper's encoder when installed: all frames come at
+    flush, they move with real speech and rest in silence; with phonemes, the text path rules."""
+    import soundfile as sf
+
+    from avatar.lipsync import whisper_audio
+
+    assert whisper_audio.available(), "tiny.en and the regression ship with the asr extra"
+    pcm, _ = sf.read(MEDIA / "audio/16k_mono/en_musetalk_eng_0-12s.wav", dtype="int16")
+    pcm = np.concatenate([pcm[: 16000 * 6], np.zeros(16000, np.int16)])
+    tr = make_mouth_tracker(FPS, offline=True)
+    assert isinstance(tr, whisper_audio.WhisperMouthTracker)
+    assert tr.push_audio(pcm[:16000]) == []  # nothing before the whole drive is known
+    jaw = np.array([m.as_array() for m in tr.push_audio(pcm[16000:]) + tr.flush()])[:, 0]
+    assert len(jaw) == 7 * FPS
+    assert jaw[: 6 * FPS].std() > 0.08
+    assert jaw[-FPS // 2 :].max() < 0.05
+    assert np.abs(np.diff(jaw)).max() <= 0.35 + 1e-6
+
+    speech = espeak("mama papa")
+    phs = [PhonemeTiming("m", 0.1, 0.2, "en"), PhonemeTiming("a", 0.2, 0.5, "en")]
+    text_only = PhoneticMouthTracker(FPS, ahead_ms=80, smooth_s=0.06)
+    text_only.push_phonemes(phs)
+    offline = make_mouth_tracker(FPS, offline=True)
+    offline.push_phonemes(phs)
+    np.testing.assert_allclose(run(offline, speech), run(text_only, speech))
+
+
 def test_espeak_installed() -> None:
     assert shutil.which("espeak-ng"), "espeak-ng is a system dependency of these tests"
 

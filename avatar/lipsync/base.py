@@ -59,6 +59,11 @@ def make_mouth_tracker(
         from avatar.lipsync.energy import EnergyMouthTracker
 
         return EnergyMouthTracker(fps=fps)
-    return PhoneticMouthTracker(
-        fps=fps, ahead_ms=ahead, smooth_s=OFFLINE_SMOOTH_S if offline else 0.0
-    )
+    if not offline:
+        return PhoneticMouthTracker(fps=fps, ahead_ms=ahead)
+    inner = PhoneticMouthTracker(fps=fps, ahead_ms=ahead, smooth_s=OFFLINE_SMOOTH_S)
+    from avatar.lipsync import whisper_audio
+
+    if whisper_audio.available():  # a stronger acoustic model when the whole drive is known
+        return whisper_audio.WhisperMouthTracker(inner, fps=fps, smooth_s=OFFLINE_SMOOTH_S)
+    return inner

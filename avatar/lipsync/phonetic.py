@@ -125,13 +125,20 @@ class PhoneticMouthTracker(MouthTracker):
         k = int(round(t * 100)) - self._row0
         ks = np.clip(k + self._taps, 0, len(self._rows) - 1)  # zero-phase smoothing taps
         pred = self.model(stack(self._rows, ks, self.model.back, self.model.ahead))
-        m = self._weights @ pred
-        # silence gate from the absolute and the peak-relative level around the frame
-        lo, hi = max(0, k - 3), min(len(self._rows), k + 4)
-        rel_db = float(self._rows[lo:hi, N_FEAT - 4].max()) * 4.0 * 4.343
-        abs_db = (float(self._rows[lo:hi, N_FEAT - 3].max()) - 2.0) * 30.0
-        gate = np.clip((abs_db + 60.0) / 10.0, 0.0, 1.0) * np.clip((rel_db + 40.0) / 10.0, 0.0, 1.0)
-        return m * gate
+        return (self._weights @ pred) * silence_gate(self._rows, k)
+
+
+def silence_gate(rows: np.ndarray, k: int) -> float:
+    """0 (rest) .. 1 (speech) from the absolute and the peak-relative level of the feature rows
+    within ±30 ms of row k."""
+    lo, hi = max(0, k - 3), min(len(rows), k + 4)
+    if hi <= lo:
+        return 0.0
+    rel_db = float(rows[lo:hi, N_FEAT - 4].max()) * 4.0 * 4.343
+    abs_db = (float(rows[lo:hi, N_FEAT - 3].max()) - 2.0) * 30.0
+    return float(
+        np.clip((abs_db + 60.0) / 10.0, 0.0, 1.0) * np.clip((rel_db + 40.0) / 10.0, 0.0, 1.0)
+    )
 
 
 def _smoothing_taps(sigma_s: float) -> tuple[np.ndarray, np.ndarray]:
