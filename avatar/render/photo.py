@@ -147,6 +147,10 @@ class PhotoRenderer(AvatarRenderer):
         bilinear upsampling of the grid would read the gap's dark across a cell and draw a
         stair-stepped line. Pixels within a cell of the seam get the exact map instead."""
         r = self.rig
+        # Most talking frames are open everywhere: nothing squeezed, no pixel to redo.
+        squeezed = pos[:, r.K_LL] - pos[:, r.K_UL] > 1.5 * (tab[:, r.K_LL] - tab[:, r.K_UL]) + 1.0
+        if not squeezed.any():
+            return
         uv, taper = r.mouth_px_uv, r.mouth_px_taper
         us = self._corner_inverse(uv[:, 0], taper, corner)
         fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
