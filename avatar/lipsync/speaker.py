@@ -257,9 +257,11 @@ def _ridge_solve(
     for k, col in enumerate(range(prior.start, prior.stop)):
         zk = z[:, col]
         w0[col, k] = float(zk @ yc[:, k]) / (float(zk @ zk) + 1e-3 * len(z))
-    gram, zty = z.T @ z, z.T @ yc
-    eye = np.eye(z.shape[1])
-    return b, [np.linalg.solve(gram + lam * len(z) * eye, zty + lam * len(z) * w0) for lam in lams]
+    # one eigendecomposition of the Gram matrix serves every lambda
+    e, v = np.linalg.eigh(z.T @ z)
+    zty, vw0 = v.T @ (z.T @ yc), v.T @ w0
+    n = len(z)
+    return b, [v @ ((zty + lam * n * vw0) / (e + lam * n)[:, None]) for lam in lams]
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -295,14 +297,19 @@ def _cv_scores(
 
 
 def fit_speaker(
-    pcm: np.ndarray, fps: float, shapes: np.ndarray, ok: np.ndarray, mode: Mode = LIVE
+    pcm: np.ndarray,
+    fps: float,
+    shapes: np.ndarray,
+    ok: np.ndarray,
+    mode: Mode = LIVE,
+    rows: np.ndarray | None = None,
 ) -> tuple[SpeakerModel | None, dict[str, Any]]:
     """Fit on a recording: `pcm` 16 kHz int16 from the first frame's time, `shapes` (n, 4) the
     measured MouthShape arrays per video frame, `ok` where they were measured. Returns the
     model (None when it does not beat the generic tracker in cross-validation) and a report."""
     n = len(shapes)
     report: dict[str, Any] = {"frames": int(n), "used": False}
-    rows = features(pcm)
+    rows = features(pcm) if rows is None else rows  # (the same for every mode)
     gen = run_tracker(mode.generic()(int(round(fps))), pcm)
     if len(gen) == 0 or ok.sum() < MIN_SPEECH_S * fps:
         report["reason"] = "too little tracked speech"
@@ -501,8 +508,9 @@ def fit_avatar(
         return {"reason": "no audio"}
     np.savez_compressed(folder / DATA_FILE, pcm=pcm, fps=fps, shapes=shapes, ok=ok)
     reports = {}
+    rows = features(pcm)
     for mode in MODES:
-        model, reports[mode.name] = fit_speaker(pcm, fps, shapes, ok, mode)
+        model, reports[mode.name] = fit_speaker(pcm, fps, shapes, ok, mode, rows)
         if model is not None:
             model.save(folder / mode.file)
         else:
