@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from avatar.render.photo_mouth import draw_mouth_interior
+from avatar.render.photo_mouth import draw_lip_seam, draw_mouth_interior
 from avatar.render.photo_rig import EyeModel, PhotoRig, WarpGrid
 from avatar.types import AvatarRenderer, FrameParams
 
@@ -394,6 +394,8 @@ class PhotoRenderer(AvatarRenderer):
         gap = float(np.max((lips[n:] - lips[:n]) @ r.frame.v_axis))
         shown = 0.0 if self.close_at_rest else r.rest_gap
         opacity = min(max((gap - shown) / (0.04 * r.E + 1e-6), 0.0), 1.0)
+        if self.close_at_rest and opacity < 1.0:
+            draw_lip_seam(frame, lips[:n], lips[n:], r.E, 1.0 - opacity)
         if opacity > 0.0:
             # The teeth ride on the skull: the rest lip line's anchors, moved with the head.
             rest = moved[3 + 2 * n :]

@@ -244,3 +244,38 @@ def draw_mouth_interior(
     a = (maskf * opacity)[..., None]
     roi = frame[y0:y1, x0:x1, :3]
     roi[:] = (col * a + roi.astype(np.float32) * (1 - a)).astype(np.uint8)
+
+
+def draw_lip_seam(
+    frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, unit: float, strength: float
+) -> None:
+    """Shade where closed lips meet (in place): a soft, anti-aliased darker line along the
+    seam, fading at the corners and where the lips part. Drawn where the seam is synthetic (a
+    parted source closed by the warp), whose edge would otherwise be a hard pixel step."""
+    seam = (upper + lower) / 2
+    gap = np.linalg.norm(lower - upper, axis=1)
+    k = len(seam)
+    along = np.abs(np.linspace(-1.0, 1.0, k))
+    weight = strength * np.clip(1 - gap / (0.03 * unit), 0, 1) * np.clip((1 - along) / 0.25, 0, 1)
+    if float(weight.max()) < 0.02:
+        return
+    fh, fw = frame.shape[:2]
+    pad = int(np.ceil(0.03 * unit)) + 3
+    x0 = max(int(np.floor(seam[:, 0].min())) - pad, 0)
+    y0 = max(int(np.floor(seam[:, 1].min())) - pad, 0)
+    x1 = min(int(np.ceil(seam[:, 0].max())) + pad + 1, fw)
+    y1 = min(int(np.ceil(seam[:, 1].max())) + pad + 1, fh)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    line = np.zeros((y1 - y0, x1 - x0), np.float32)
+    pts = np.round((seam - [x0, y0]) * _SUB).astype(np.int32)
+    thick = max(1, int(round(0.008 * unit)))
+    for i in range(k - 1):  # segment by segment: the darkness follows the weights
+        w = float(min(weight[i], weight[i + 1]))
+        if w > 0.0:
+            p, q = (int(pts[i, 0]), int(pts[i, 1])), (int(pts[i + 1, 0]), int(pts[i + 1, 1]))
+            cv2.line(line, p, q, w, thick, cv2.LINE_AA, shift=2)
+    line = cv2.GaussianBlur(line, (0, 0), max(0.5, 0.006 * unit))
+    roi = frame[y0:y1, x0:x1, :3]
+    dark = 1.0 - 0.3 * np.clip(line, 0, 1)
+    roi[:] = (roi.astype(np.float32) * dark[..., None]).astype(np.uint8)
