@@ -8,13 +8,19 @@ in this process. After a warm-up, each step measures for --measure-s seconds:
 - video: frames the viewer decoded, and the frames missing from the task's clock (gaps in the
   RTP timestamps: frames dropped anywhere between the render and the viewer);
 - audio: frames per second the viewer decoded (50 = full rate);
-- CPU: cores used by the server process (and by the viewers, reported apart).
+- CPU: cores used by the server process and its worker processes, by role from the names the
+  server gives its threads and processes ("render": the avatar's renderer and compositor,
+  threads or DH_RENDER_PROCESSES workers; "encode": yuv420p conversion and VP8/H.264, once per
+  task; "loop": the event loop, i.e. RTP/SRTP packing and sending, Opus, the task clocks,
+  lip-sync, HTTP; "media workers": DH_MEDIA_WORKERS), and by the viewers (this process:
+  RTP receive, VP8 and Opus decoding), reported apart.
 
 A step passes when every stream has < 1 % missing video frames and ≥ 49.5 audio frames/s.
 Prints progress to stderr and a final JSON line
 {"streams": largest passing count, "cpu_per_stream": server cores per stream at that count (in
-% of one core), "steps": [...]}. On this 2-core machine the viewers share the CPU with the
-server, so the count is a lower bound for a server with remote viewers.
+% of one core), "cpu_per_stream_by_role": {...}, "steps": [...]}. On this 2-core machine the
+viewers share the CPU with the server, so the count is a lower bound for a server with remote
+viewers.
 
     nice python benchmarks/stream_capacity.py --max-streams 12 [--size 512] [--codec VP8]
 
@@ -63,9 +69,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def cpu_seconds_tree(pid: int) -> float:
-    """CPU time of a process and of its children (media workers)."""
-    total = cpu_seconds(pid)
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process and of its children by role, from their threads' names (the
+    server names its render and encode threads and its worker processes)."""
+    roles: dict[str, float] = {}
+    procs = [pid]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -73,8 +81,37 @@ def cpu_seconds_tree(pid: int) -> float:
             except OSError:
                 continue
             if int(stat[1]) == pid:
-                total += (int(stat[11]) + int(stat[12])) / TICK
-    return total
+                procs.append(int(entry.name))
+    for p in procs:
+        try:
+            tids = list(Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                comm = (t / "comm").read_text().strip()
+                fields = (t / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if comm.startswith("dh-render"):  # threads and worker processes
+                role = "render"
+            elif comm.startswith("dh-encode"):
+                role = "encode"
+            elif comm.startswith("dh-media"):
+                role = "media workers"
+            elif p == pid and int(t.name) == pid:
+                role = "loop"  # RTP/SRTP, Opus, the task clocks, lip-sync, HTTP
+            elif p == pid:
+                role = "other threads"
+            else:
+                role = "other processes"
+            roles[role] = roles.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return roles
+
+
+def cpu_seconds_tree(pid: int) -> float:
+    """CPU time of a process and of its children (render and media workers)."""
+    return sum(thread_cpu(pid).values())
 
 
 class Counter:
@@ -235,11 +272,13 @@ async def add_pattern_stream(base: str, args, n: int) -> tuple[None, Counter]:
 async def measure(args, streams, server_pid: int | None, n: int) -> dict:
     """One measuring window over every stream."""
     t0 = time.monotonic()
-    s0 = cpu_seconds_tree(server_pid) if server_pid else 0.0
+    s0 = thread_cpu(server_pid) if server_pid else {}
     v0 = cpu_seconds(os.getpid())
     await asyncio.sleep(args.measure_s)
     t1 = time.monotonic()
-    server_cores = (cpu_seconds_tree(server_pid) - s0) / (t1 - t0) if server_pid else None
+    s1 = thread_cpu(server_pid) if server_pid else {}
+    roles = {k: round((v - s0.get(k, 0.0)) / (t1 - t0), 3) for k, v in s1.items()}
+    server_cores = sum(roles.values()) if server_pid else None
     viewer_cores = (cpu_seconds(os.getpid()) - v0) / (t1 - t0)
     per = [c.window(t0, t1) for _, c in streams]
     worst_missing = max(p["missing_pct"] for p in per)
@@ -252,6 +291,7 @@ async def measure(args, streams, server_pid: int | None, n: int) -> dict:
         "mean_video_fps": round(np.mean([p["video"] for p in per]) / (t1 - t0), 1),
         "server_cores": round(server_cores, 2) if server_cores is not None else None,
         "viewer_cores": round(viewer_cores, 2),
+        "server_cores_by_role": {k: v for k, v in sorted(roles.items()) if v >= 0.005},
     }
 
 
@@ -261,6 +301,7 @@ async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
     steps = []
     best = 0
     best_cpu = None
+    best_roles: dict[str, float] = {}
     try:
         for n in range(1, args.max_streams + 1):
             try:
@@ -284,6 +325,8 @@ async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
                 break
             best = n
             best_cpu = step["server_cores"] / n if step["server_cores"] is not None else None
+            best_roles = {k: v / n for k, v in step["server_cores_by_role"].items()}
+            best_roles["viewers (this process)"] = step["viewer_cores"] / n
     finally:
         for task_id, c in streams:
             with contextlib.suppress(Exception):
@@ -294,6 +337,8 @@ async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
     return {
         "streams": best,
         "cpu_per_stream": round(100 * best_cpu, 1) if best_cpu is not None else None,
+        # % of one core per stream at that count: the server's by role, and the viewers'
+        "cpu_per_stream_by_role": {k: round(100 * v, 1) for k, v in best_roles.items()},
         "size": args.size,
         "fps": args.fps,
         "codec": args.codec,

@@ -8,16 +8,23 @@ sends it the small per-frame parameters and gets the composed frame back through
 
 Both load the avatar themselves (`open`), render one frame at a time per task (renderers keep
 per-stream state), and forward the avatar's own actions (`start_action`) to its renderer.
+
+`DH_RENDER_PROCESSES` (0: threads, N, or "auto": one per core) makes `default_render_processes()`
+the pool that stream tasks render in when they are given none. Render threads and processes are
+named (`dh-render`), so that `top -H` and the capacity benchmark can tell where the CPU goes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import ctypes
 import itertools
 import logging
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 import traceback
@@ -67,6 +74,15 @@ def render_frame(
     return out, (time.perf_counter() - t_start) * 1000
 
 
+def name_thread(name: str) -> None:
+    """Give the calling OS thread a name (Linux: shown by top -H and /proc/*/task/*/comm)."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
 # --- threads ------------------------------------------------------------------------------------
 
 _pool: ThreadPoolExecutor | None = None
@@ -81,7 +97,10 @@ def render_pool() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="render"
+                max_workers=max(2, os.cpu_count() or 2),
+                thread_name_prefix="render",
+                initializer=name_thread,
+                initargs=("dh-render",),
             )
         return _pool
 
@@ -128,6 +147,7 @@ class ThreadRenderHost:
 
 def _worker_main(conn: Connection) -> None:
     """A render worker: hosts renderers by key, answers one request at a time."""
+    name_thread("dh-render-proc")
     hosted: dict[int, tuple[AvatarRenderer, Compositor, SharedMemory, tuple[int, ...]]] = {}
     while True:
         try:
@@ -342,3 +362,31 @@ class ProcessRenderHost:
                 shm.close()
             with contextlib.suppress(FileNotFoundError):
                 shm.unlink()
+
+
+# --- the default pool ---------------------------------------------------------------------------
+
+_default: RenderProcessPool | None = None
+_default_lock = threading.Lock()
+
+
+def render_processes_setting(value: str | None = None) -> int:
+    """Worker processes asked for by `DH_RENDER_PROCESSES` (0: render in threads)."""
+    raw = (os.environ.get("DH_RENDER_PROCESSES", "0") if value is None else value).strip()
+    if raw.lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    return max(0, int(raw or 0))
+
+
+def default_render_processes() -> RenderProcessPool | None:
+    """The process-wide render pool of `DH_RENDER_PROCESSES`, made on first use (None: threads).
+    Its processes end with this one."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            n = render_processes_setting()
+            if n <= 0:
+                return None
+            _default = RenderProcessPool(n)
+            atexit.register(_default.close)
+        return _default

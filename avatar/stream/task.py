@@ -57,6 +57,7 @@ from avatar.stream.render_host import (
     RenderHost,
     RenderProcessPool,
     ThreadRenderHost,
+    default_render_processes,
     render_pool,
 )
 from avatar.stream.sources import TextSource
@@ -126,6 +127,8 @@ class StreamTask:
         self._events = events
         self._tts_registry = tts_registry
         self._executor = executor
+        if render_processes is None and executor is None:
+            render_processes = default_render_processes()  # DH_RENDER_PROCESSES
         self._processes = render_processes
         self._max_inflight = 1 if render_processes is not None else max(1, max_inflight)
         self._ahead_s = ahead_s

@@ -315,6 +315,9 @@ class _TaskStub:
 
 def worker_main(conn: Connection, ice_hosts: list[str] | None) -> None:
     """Entry point of a media worker process."""
+    from avatar.stream.render_host import name_thread
+
+    name_thread("dh-media")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(conn, ice_hosts))
 
