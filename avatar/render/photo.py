@@ -402,9 +402,10 @@ class PhotoRenderer(AvatarRenderer):
             k = len(rest)
             dst = rest[[0, k // 2, k - 1]].astype(np.float32)
             m = cv2.getAffineTransform(r.teeth.anchors, dst)
+            drop = lips[n + n // 2] - rest[k // 2]
             draw_mouth_interior(
                 frame, lips[:n], lips[n:], m, r.teeth, r.E, r.look, opacity,
-                min(max(params.mouth.lip_round, 0.0), 1.0),
+                min(max(params.mouth.lip_round, 0.0), 1.0), r.teeth_lower, drop,
             )  # fmt: skip
         return frame
 

@@ -22,6 +22,13 @@ _TOOTH_EDGES = np.array([0.0, 8.5, 15.0, 22.5, 29.5, 36.5, 46.5])
 _TOOTH_LENGTH = np.array([1.0, 0.8, 0.95, 0.8, 0.72, 0.6])
 _ARCH_RADIUS = 25.0  # mm, the front of the dental arch seen from the front
 TIP_DEPTH = 4.2 * MM  # central incisors' tips below the line where the lips meet at rest
+# Lower teeth: narrower, on a smaller arch, standing behind the upper ones; they ride on the
+# jaw, which drops a little less than the lower lip, so a wide-open mouth shows their tips.
+_LOWER_EDGES = np.array([0.0, 5.4, 11.3, 18.2, 25.2, 32.2, 43.2])
+_LOWER_LENGTH = np.array([0.9, 0.9, 1.0, 0.85, 0.75, 0.6])
+_LOWER_ARCH = 22.0
+LOWER_BASE = 6.0  # mm below the closed lips' line: the lower teeth's tips stand 4.3 mm above
+JAW_LAG = 0.8  # the lower teeth move this share of the lower lip's drop
 
 
 @dataclass(slots=True)
@@ -48,18 +55,26 @@ class TeethSprite:
 
 def build_teeth(
     lip_line: np.ndarray, origin: np.ndarray, u_axis: np.ndarray, v_axis: np.ndarray, unit: float,
-    colour: np.ndarray,
+    colour: np.ndarray, lower: bool = False,
 ) -> TeethSprite:  # fmt: skip
     """Draw the upper teeth (supersampled, once) hanging from `lip_line` (K×2 source pixels,
-    corner to corner, where the lips meet at rest) in the face frame (`origin`, axes, `unit`)."""
+    corner to corner, where the lips meet at rest) in the face frame (`origin`, axes, `unit`);
+    with `lower`, the lower teeth standing below it."""
     mm = unit * MM
+    edges, lengths = (_LOWER_EDGES, _LOWER_LENGTH) if lower else (_TOOTH_EDGES, _TOOTH_LENGTH)
+    radius = _LOWER_ARCH if lower else _ARCH_RADIUS
+    # Distance from the line towards each tooth's tip (down for the upper row, up for the lower).
+    sgn, ref = (-1.0, LOWER_BASE * mm) if lower else (1.0, 0.0)
     d = lip_line - origin
     lu, lv = d @ u_axis, d @ v_axis
     # The teeth follow a smooth arc (the lip line's own curvature, not its wiggles).
     coef = np.polyfit(lu, lv, 2) if len(lu) >= 3 else np.array([0.0, 0.0, float(lv.mean())])
     coef[0] = np.clip(coef[0], -0.4 / max(unit, 1.0), 0.4 / max(unit, 1.0))
-    half_w = _ARCH_RADIUS * mm * 1.02
-    v_top, v_bot = float(lv.min()) - 16 * mm, float(lv.max()) + 6 * mm
+    half_w = radius * mm * 1.02
+    if lower:
+        v_top, v_bot = float(lv.min()) - 2 * mm, float(lv.max()) + 20 * mm
+    else:
+        v_top, v_bot = float(lv.min()) - 16 * mm, float(lv.max()) + 6 * mm
     corners = np.array([[-half_w, v_top], [half_w, v_top], [-half_w, v_bot], [half_w, v_bot]])
     img = origin + corners[:, :1] * u_axis + corners[:, 1:] * v_axis
     x0, y0 = np.floor(img.min(0)).astype(int) - 2
@@ -70,16 +85,17 @@ def build_teeth(
     X, Y = np.meshgrid(xs, ys)
     dx, dy = X - origin[0], Y - origin[1]
     u = dx * u_axis[0] + dy * u_axis[1]
-    y_rel = dx * v_axis[0] + dy * v_axis[1] - np.polyval(coef, u)
+    y_rel = sgn * (dx * v_axis[0] + dy * v_axis[1] - np.polyval(coef, u) - ref)
     # Arc length along the arch from the middle (mm); past the arch's side: hidden.
-    sin_t = np.clip(u / (_ARCH_RADIUS * mm), -1.0, 1.0)
-    s = np.abs(np.arcsin(sin_t)) * _ARCH_RADIUS
-    j = np.clip(np.searchsorted(_TOOTH_EDGES, s, side="right") - 1, 0, len(_TOOTH_LENGTH) - 1)
-    w_t = _TOOTH_EDGES[j + 1] - _TOOTH_EDGES[j]
-    t = np.clip((s - _TOOTH_EDGES[j]) / w_t, 0.0, 1.0)
+    sin_t = np.clip(u / (radius * mm), -1.0, 1.0)
+    s = np.abs(np.arcsin(sin_t)) * radius
+    j = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, len(lengths) - 1)
+    w_t = edges[j + 1] - edges[j]
+    t = np.clip((s - edges[j]) / w_t, 0.0, 1.0)
     cd = np.abs(2 * t - 1)  # 0 in a tooth's middle, 1 at its edges
     # Tip line: each tooth rounded at its corners, the row curving up towards the back.
-    tip = TIP_DEPTH * unit * _TOOTH_LENGTH[j] * (1 - 0.22 * cd**4) - 1.6 * mm * (s / 36.0) ** 2
+    reach = (LOWER_BASE - 1.7) * mm if lower else TIP_DEPTH * unit
+    tip = reach * lengths[j] * (1 - 0.22 * cd**4) - 1.6 * mm * (s / 36.0) ** 2
     inside = (y_rel < tip) & (np.abs(sin_t) < 0.999)
     # Shade: each tooth convex (darker at its sides), dark thin gaps between them, the side
     # teeth turning away into the mouth's dark, the incisal edge a little translucent.
@@ -162,11 +178,15 @@ def draw_mouth_interior(
     look: MouthLook,
     opacity: float = 1.0,
     rounding: float = 0.0,
+    lower_teeth: TeethSprite | None = None,
+    jaw_drop: np.ndarray | None = None,
 ) -> None:
     """Paint the interior into `frame` (RGBA, in place) inside the polygon between the inner-lip
     curves `upper` and `lower` (each K×2, corner to corner, in frame pixels). `teeth_map` (2×3)
     takes source pixels to frame pixels as the head has moved (the teeth ride on the skull);
-    `rounding` (lip_round) pushes the lips forward, the teeth back into shade."""
+    `rounding` (lip_round) pushes the lips forward, the teeth back into shade. The lower teeth
+    ride on the jaw: `jaw_drop` is how far (frame pixels) the lower lip has dropped from where
+    the lips meet at rest."""
     mid = len(upper) // 2
     gap = float(np.max(np.linalg.norm(lower - upper, axis=1)))
     if gap < 0.5:
@@ -218,14 +238,17 @@ def draw_mouth_interior(
         shade = 0.7 + 0.3 * np.clip((yy - (lc[1] + y0 - 0.3 * gap)) / (0.3 * gap + 1), 0, 1)
         col = col * (1 - ta) + (look.tongue * shade[..., None]) * ta
 
+    # Lower teeth first (behind the upper ones), carried by the head and dropped with the jaw,
+    # in the shade of the upper lip and the tongue's dark.
+    keep = 1 - 0.75 * rounding
+    if lower_teeth is not None and jaw_drop is not None:
+        low = _place(lower_teeth, teeth_map, off, w, h, JAW_LAG * np.asarray(jaw_drop))
+        la = low[..., 3]
+        if la.max() > 0.01:
+            lit_low = 0.78 * (0.7 + 0.3 * min(gap / (0.25 * unit), 1.0)) * keep
+            col = col * (1 - la * keep)[..., None] + low[..., :3] * lit_low
     # Upper teeth: the sprite carried by the head into this box.
-    m = np.asarray(teeth_map, np.float64)
-    ox, oy = teeth.origin
-    m_box = m.copy()
-    m_box[:, 2] = m[:, :2] @ np.array([ox, oy]) + m[:, 2] - off
-    spr = cv2.warpAffine(
-        teeth.rgba, m_box, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
+    spr = _place(teeth, teeth_map, off, w, h, None)
     ta = spr[..., 3]
     if ta.max() > 0.01:
         # The upper lip shades the teeth just under it; a barely open mouth is dark inside.
@@ -238,12 +261,26 @@ def draw_mouth_interior(
         # would only grey them over the dark).
         lit = (0.62 + 0.38 * min(gap / (0.2 * unit), 1.0)) * (1 - 0.2 * rounding)
         shade = (0.45 + 0.55 * dy * dy * (3 - 2 * dy)) * lit
-        keep = 1 - 0.75 * rounding
         col = col * (1 - ta * keep)[..., None] + spr[..., :3] * (shade * keep)[..., None]
 
     a = (maskf * opacity)[..., None]
     roi = frame[y0:y1, x0:x1, :3]
     roi[:] = (col * a + roi.astype(np.float32) * (1 - a)).astype(np.uint8)
+
+
+def _place(
+    sprite: TeethSprite, m: np.ndarray, off: np.ndarray, w: int, h: int, shift: np.ndarray | None
+) -> np.ndarray:
+    """The sprite warped by `m` (source -> frame pixels), moved by `shift`, into the w×h box at
+    `off`."""
+    m = np.asarray(m, np.float64)
+    m_box = m.copy()
+    m_box[:, 2] = m[:, :2] @ sprite.origin + m[:, 2] - off
+    if shift is not None:
+        m_box[:, 2] += shift
+    return cv2.warpAffine(
+        sprite.rgba, m_box, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
 
 
 def draw_lip_seam(

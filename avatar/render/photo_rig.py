@@ -112,7 +112,9 @@ class PhotoRig:
         share = np.interp(uv[g.UPPER_INNER_LIP, 0], *self.close_share)[:, None]
         self.lip_line = up + share * (lo - up)
         fr = self.frame
-        self.teeth = build_teeth(self.lip_line, fr.origin, fr.u_axis, fr.v_axis, E, self.look.teeth)
+        args = (self.lip_line, fr.origin, fr.u_axis, fr.v_axis, E, self.look.teeth)
+        self.teeth = build_teeth(*args)
+        self.teeth_lower = build_teeth(*args, lower=True)
         gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
         self.rest_gap = float(max(gap.max(), 0.0))
         self.max_gap = 0.36 * E  # inner-lip gap at jaw_open = 1 ("a")
