@@ -271,9 +271,9 @@ class PhotoRenderer(AvatarRenderer):
         blink: float,
         gx: float,
         gy: float = 0.0,
-    ) -> tuple[int, int, int, int, np.ndarray, np.ndarray, int] | None:
-        """Move the lids in the backward map (in place). Returns where the unfolding lid is to
-        be painted (box in ROI pixels, coverage, shade), or None."""
+    ) -> tuple[tuple[int, int, int, int], np.ndarray, tuple | None] | None:
+        """Move the lids in the backward map (in place). Returns the eye's box (ROI pixels),
+        its map before the lids moved and where the unfolding lid is to be painted."""
         r = self.rig
         rx0, ry0, rx1, ry1 = r.roi
         bx0, by0, bx1, by1 = eye.box
@@ -282,7 +282,17 @@ class PhotoRenderer(AvatarRenderer):
         x1, y1 = min(bx1 + sx + 2, rx1), min(by1 + sy + 2, ry1)
         if x1 <= x0 or y1 <= y0:
             return None
-        sub = mapxy[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+        box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
+        sub = mapxy[box[1] : box[3], box[0] : box[2]]
+        before = sub.copy()
+        lid = self._lid_warp(sub, eye, blink, gx, gy)
+        return box, before, lid
+
+    def _lid_warp(
+        self, sub: np.ndarray, eye: EyeModel, blink: float, gx: float, gy: float
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The lid warp on a backward map `sub` of the eye's box (any resolution: it works on
+        the source positions the map holds)."""
         d = sub - eye.origin
         u = d[..., 0] * eye.u_axis[0] + d[..., 1] * eye.u_axis[1]
         v = d[..., 0] * eye.v_axis[0] + d[..., 1] * eye.v_axis[1]
@@ -343,8 +353,7 @@ class PhotoRenderer(AvatarRenderer):
             1 - 0.08 * np.clip(u / eye.half_width, -1, 1) ** 2
         )
         above = max(2, int(round(0.15 * eye.gap_max)))
-        box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
-        return *box, cover.astype(np.float32), (shade / 0.93).astype(np.float32), above
+        return cover.astype(np.float32), (shade / 0.93).astype(np.float32), above
 
     # --- the frame -----------------------------------------------------------------------------
 
@@ -371,20 +380,23 @@ class PhotoRenderer(AvatarRenderer):
         mapxy = dense
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
-        lids = []
+        eyes = []
         if blink > 0.0 or params.gaze_x != 0.0 or params.gaze_y != 0.0:
             for k, eye in enumerate(r.eyes):
                 shift = moved[1 + k] - eye.origin
-                lid = self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
-                if lid is not None:
-                    lids.append(lid)
+                done = self._eye(mapxy, eye, shift, blink, params.gaze_x, params.gaze_y)
+                if done is not None:
+                    eyes.append((eye, *done))
         frame = self._plate.copy()
         ys, xs = self._roi_slices
         person = cv2.remap(
             self._person, mapxy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        for lid in lids:
-            _paint_lid(person, *lid)
+        for eye, box, before, lid in eyes:
+            if blink > 0.2:
+                self._supersampled_eye(person, eye, box, before, blink, params)
+            if lid is not None:
+                _paint_lid(person, *box, *lid)
         _over(frame[ys, xs], person)
         if self._remove_background:
             frame = _straight(frame)
@@ -408,6 +420,22 @@ class PhotoRenderer(AvatarRenderer):
                 min(max(params.mouth.lip_round, 0.0), 1.0), r.teeth_lower, drop,
             )  # fmt: skip
         return frame
+
+    def _supersampled_eye(
+        self, person: np.ndarray, eye: EyeModel, box: tuple, before: np.ndarray,
+        blink: float, params: FrameParams,
+    ) -> None:  # fmt: skip
+        """Redo a closing eye's box from sub-pixel samples: the lid edge is a jump in the map,
+        which one sample per pixel draws as a stair-stepped lash line."""
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        s = 3 if w * h < 6000 else 2
+        fine = cv2.resize(before, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
+        self._lid_warp(fine, eye, blink, params.gaze_x, params.gaze_y)
+        patch = cv2.remap(
+            self._person, fine, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        person[y0:y1, x0:x1] = cv2.resize(patch, (w, h), interpolation=cv2.INTER_AREA)
 
     def _face_layer(self, tab: np.ndarray, corner: float, chain: np.ndarray) -> np.ndarray:
         """Face displacement over the face box (coarse grid, fine grid at the mouth). The last
