@@ -26,9 +26,10 @@ from train_lipsync import augment, load_utterances  # noqa: E402
 
 from avatar.lipsync.coarticulation import VisemeTrack  # noqa: E402
 from avatar.lipsync.whisper_audio import (  # noqa: E402
+    CONTEXT,
     MODEL_FILE,
+    RidgeFit,
     context_rows,
-    fit_ridge,
     shared_encoder,
 )
 
@@ -43,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     enc = shared_encoder()
     rng = np.random.default_rng(0)
-    xs, ys = [], []
+    fit = RidgeFit(384 * len(CONTEXT), 4)
     t0 = time.time()
     for src in sorted(Path(args.data).glob("*.npz")):
         for _name, audio, phs in load_utterances(src):
@@ -54,14 +55,12 @@ def main() -> None:
                 a = a[: int(MAX_S * 16000)]
                 feats = enc.encode(a)
                 centres = np.arange(0, len(feats), 2)  # every 40 ms, as video frames
-                xs.append(context_rows(feats, centres))
-                ys.append(track.at_many((centres * 0.02 + 0.01) * f))
-        print(f"{src.name}: {sum(len(x) for x in xs)} rows ({time.time() - t0:.0f} s)", flush=True)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    arrays = fit_ridge(x, y, args.lam)
+                fit.add(context_rows(feats, centres), track.at_many((centres * 0.02 + 0.01) * f))
+        print(f"{src.name}: {fit.n} rows ({time.time() - t0:.0f} s)", flush=True)
+    arrays = fit.solve(args.lam)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"saved {args.out} ({Path(args.out).stat().st_size} bytes) from {len(x)} rows")
+    print(f"saved {args.out} ({Path(args.out).stat().st_size} bytes) from {fit.n} rows")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -185,10 +184,31 @@ class WhisperMouthTracker(MouthTracker):
         return out
 
 
-def fit_ridge(x: np.ndarray, y: np.ndarray, lam: float) -> dict[str, Any]:
-    """Arrays to save in MODEL_FILE: normalisation and ridge weights for x → y."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-3
-    z = (x - mu) / sd
-    w = np.linalg.solve(z.T @ z + lam * np.eye(z.shape[1]), z.T @ (y - y.mean(axis=0)))
-    return {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32),
-            "w": w.astype(np.float16), "b": y.mean(axis=0).astype(np.float32)}  # fmt: skip
+class RidgeFit:
+    """Ridge regression from sufficient statistics, so training data need not fit in memory."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        self.n = 0
+        self.sx = np.zeros(n_in)
+        self.sy = np.zeros(n_out)
+        self.sxx = np.zeros((n_in, n_in))
+        self.sxy = np.zeros((n_in, n_out))
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        self.n += len(x)
+        self.sx += x.sum(axis=0)
+        self.sy += y.sum(axis=0)
+        self.sxx += x.T @ x
+        self.sxy += x.T @ y
+
+    def solve(self, lam: float) -> dict[str, np.ndarray]:
+        """Arrays to save in MODEL_FILE: normalisation and weights on standardised inputs."""
+        mu, ybar = self.sx / self.n, self.sy / self.n
+        cov = self.sxx - self.n * np.outer(mu, mu)
+        sd = np.sqrt(np.maximum(np.diag(cov) / self.n, 0.0)) + 1e-3
+        zz = cov / np.outer(sd, sd)
+        zy = (self.sxy - self.n * np.outer(mu, ybar)) / sd[:, None]
+        w = np.linalg.solve(zz + lam * np.eye(len(zz)), zy)
+        return {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32),
+                "w": w.astype(np.float16), "b": ybar.astype(np.float32)}  # fmt: skip
