@@ -476,9 +476,9 @@ def _paint_lid(
     person: np.ndarray, x0: int, y0: int, x1: int, y1: int, cover: np.ndarray,
     shade: np.ndarray, above: int,
 ) -> None:  # fmt: skip
-    """Paint the unfolded lid into the person layer (premultiplied, opaque there): each column
-    takes the colour of the skin just above the lid's top, so the lid continues it seamlessly,
-    smoothed across columns and shaded like a convex lid."""
+    """Paint the unfolded lid into the person layer (premultiplied, opaque there): half the
+    colour of the skin just above the lid's top in each column (so the lid continues it),
+    half the lid's own smoothed tone, shaded like a convex lid."""
     roi = person[y0:y1, x0:x1]
     h, w = cover.shape
     on = cover > 0.01
@@ -496,7 +496,13 @@ def _paint_lid(
     num = cv2.GaussianBlur((sample * wt[:, None])[None], (0, 0), sigma)[0]
     den = cv2.GaussianBlur(wt[None, :], (0, 0), sigma)[0]
     colour = num / np.maximum(den, 1e-3)[:, None]
-    paint = colour[None, :, :] * shade[..., None]
+    # Half of it the lid's own tone where it unfolds (its stretched texture, blurred far past
+    # any line in it): a shadowed lid stays darker than the brow bone above it.
+    wl = (cover > 0.3).astype(np.float32)
+    sl = max(2.0, 0.12 * w)
+    tone = cv2.GaussianBlur(src * wl[..., None], (0, 0), sl)
+    tone /= np.maximum(cv2.GaussianBlur(wl, (0, 0), sl), 1e-3)[..., None]
+    paint = (0.5 * colour[None, :, :] + 0.5 * tone) * shade[..., None]
     c = cover[..., None]
     roi[..., :3] = (src * (1 - c) + paint * c).astype(np.uint8)
 
