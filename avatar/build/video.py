@@ -231,6 +231,7 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
             "own_ok": own_ok,
             "face_ok": face_ok,
             "region": region,
+            "jaw": jaw.astype(np.float32),
         }
 
     for name, r in seqs.items():
@@ -247,6 +248,8 @@ def build(source: Path, folder: Path, hint: dict | None, progress: ProgressFn) -
         frame=lib_idx.astype(np.int32),
         mask=canon.mask,
         region=np.stack([face_region(canon.jaw[i], canon.size, canon.eye) for i in lib_idx]),
+        jaw=canon.jaw[lib_idx].astype(np.float32),
+        eye=np.float32(canon.eye),
     )
     stages["index"] = time.perf_counter() - t_start - sum(stages.values())
 

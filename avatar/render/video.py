@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from avatar.types import AvatarRenderer, FrameParams
-from avatar.videoavatar.blend import Placement, blend_mouth
+from avatar.videoavatar.blend import Placement, blend_mouth, jaw_field
 from avatar.videoavatar.select import LibraryIndex, MouthSearch
 from avatar.videoavatar.store import ImageList
 
@@ -29,6 +29,7 @@ OWN_LIPS_MAX_OPEN = 0.25  # real lips are kept in silence when no more open than
 SWITCH_STEP = 0.34  # per-frame change of the library-mouth weight (about 3 frames)
 ACTION_FADE_S = 0.3
 CROP_CACHE = 96  # decoded library mouths kept
+JAW_WARP = not __import__("os").environ.get("NOJAW")  # move the frame's chin with the mouth
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class _Seq:
     own_ok: np.ndarray
     face_ok: np.ndarray  # a face was tracked in the frame: its mouth can be replaced
     region: np.ndarray  # (K, h/2, w/2) uint8 face region per frame
+    jaw: np.ndarray | None  # (K, 17, 2) jaw line in crop pixels (None: built before it was kept)
 
     def __len__(self) -> int:
         return len(self.places)
@@ -68,6 +70,8 @@ class VideoAvatarRenderer(AvatarRenderer):
         lib = np.load(folder / "library.npz")
         self._mask = lib["mask"].astype(np.float32)
         self._region = lib["region"]
+        self._jaw = lib["jaw"] if "jaw" in lib.files else None
+        self._eye = float(lib["eye"]) if "eye" in lib.files else 0.0
         self.index = LibraryIndex(
             lib["shapes"], lib["teeth"], lib["pose"], lib["embed"], lib["frame"]
         )
@@ -96,6 +100,7 @@ class VideoAvatarRenderer(AvatarRenderer):
             m["own_ok"],
             m["face_ok"],
             m["region"],
+            m["jaw"] if "jaw" in m.files else None,
         )
 
     # --- timeline -------------------------------------------------------------------------
@@ -158,9 +163,19 @@ class VideoAvatarRenderer(AvatarRenderer):
             self._crop_cache.move_to_end(j)
         return c
 
-    def _mask_for(self, seq: _Seq, k: int, j: int) -> np.ndarray:
-        """Blend mask: the mouth ellipse where both the frame and the library mouth show face."""
-        both = seq.region[k].astype(np.float32) * self._region[j].astype(np.float32)
+    def _jaw_field(self, seq: _Seq, k: int, j: int) -> np.ndarray | None:
+        """How the frame's chin moves to sit under library mouth j (None: it stays)."""
+        if not JAW_WARP or self._jaw is None or seq.jaw is None:
+            return None
+        return jaw_field(self._jaw[j], seq.jaw[k], self._mask, self._eye)
+
+    def _mask_for(self, seq: _Seq, k: int, j: int, warped: bool = False) -> np.ndarray:
+        """Blend mask: the mouth ellipse where both the frame and the library mouth show face
+        (`warped`: the frame's jaw was moved onto the library's, so the library's face alone)."""
+        if warped:
+            both = self._region[j].astype(np.float32) * 255.0
+        else:
+            both = seq.region[k].astype(np.float32) * self._region[j].astype(np.float32)
         h, w = self._mask.shape
         both = cv2.resize(both, (w, h), interpolation=cv2.INTER_LINEAR)
         return self._mask * both * (1.0 / 65025.0)
@@ -197,5 +212,7 @@ class VideoAvatarRenderer(AvatarRenderer):
             self._weight = 0.0  # no face tracked here: nowhere to put a mouth
         self.last_choice = j if self._weight > 0 else None
         if self._weight > 0:
-            blend_mouth(frame, seq.places[k], self.crop(j), self._mask_for(seq, k, j), self._weight)
+            field = self._jaw_field(seq, k, j)
+            mask = self._mask_for(seq, k, j, warped=field is not None)
+            blend_mouth(frame, seq.places[k], self.crop(j), mask, self._weight, field, self._mask)
         return frame
