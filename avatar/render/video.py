@@ -29,7 +29,7 @@ OWN_LIPS_MAX_OPEN = 0.25  # real lips are kept in silence when no more open than
 SWITCH_STEP = 0.34  # per-frame change of the library-mouth weight (about 3 frames)
 ACTION_FADE_S = 0.3
 CROP_CACHE = 96  # decoded library mouths kept
-JAW_WARP = not __import__("os").environ.get("NOJAW")  # move the frame's chin with the mouth
+JAW_WARP = True  # move the frame's chin with the library mouth's jaw
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 HOLD_GROWTH = 0.01  # extra cost per frame an entry has already been held
-SHAPE_WEIGHTS = np.array([1.0, 0.35, 0.35, 0.5], np.float32)  # jaw, width, round, press
+SHAPE_WEIGHTS = np.array([2.0, 0.7, 0.7, 1.0], np.float32)  # jaw, width, round, press
 
 
 @dataclass(slots=True)
