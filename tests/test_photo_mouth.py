@@ -136,3 +136,20 @@ def test_closed_lids_are_smooth_skin(tmp_path: Path) -> None:
         vals = frame[np.round(pts[..., 1]).astype(int), np.round(pts[..., 0]).astype(int)]
         rough.append(np.abs(np.diff(vals, axis=0)).mean() + np.abs(np.diff(vals, axis=1)).mean())
     assert np.mean(rough) < 14.0, rough
+
+
+def test_a_photo_showing_teeth_keeps_its_own(tmp_path: Path) -> None:
+    """The green-screen portrait smiles with its teeth: opening the mouth shows those teeth
+    (the same pattern of light and dark as in the photo), not a synthetic row."""
+    r = _build(tmp_path, "greenscreen_male_eastasian_d0frame")
+    rig = r.rig
+    assert rig.photo_teeth
+    source = rig.rgba[..., :3].astype(np.float64) @ LUMA
+    frame = r.render(FrameParams(mouth=MouthShape(jaw_open=0.6)), 0.0)[..., :3] @ LUMA
+    x, _ = rig.frame.origin
+    e = rig.E
+    up = rig.points[[82, 13, 312], 1].max()  # the source's upper inner lip at the middle
+    ys = slice(int(up) + 2, int(up + 0.06 * e))
+    xs = slice(int(x - 0.15 * e), int(x + 0.15 * e))
+    a, b = source[ys, xs].ravel(), frame[ys, xs].astype(np.float64).ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.6

@@ -316,3 +316,87 @@ def draw_lip_seam(
     roi = frame[y0:y1, x0:x1, :3]
     dark = 1.0 - 0.3 * np.clip(line, 0, 1)
     roi[:] = (roi.astype(np.float32) * dark[..., None]).astype(np.uint8)
+
+
+def add_photo_teeth(
+    sprite: TeethSprite, rgb: np.ndarray, upper: np.ndarray, lower: np.ndarray, unit: float
+) -> bool:
+    """Put the photo's own upper teeth into the sprite (in place) where its parted lips show
+    them tall enough to read: per column from the upper lip down to the teeth's edge (the
+    darkest row in the opening's lower part: the gap to the lower teeth or the mouth's dark),
+    carried up under the upper lip by repeating the top row (teeth run on towards the gums).
+    The synthetic row stays beside them, for what a wider mouth reveals. False if unused."""
+    mm = unit * MM
+    order_u, order_l = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
+    xs_u, ys_u = upper[order_u, 0], upper[order_u, 1]
+    xs_l, ys_l = lower[order_l, 0], lower[order_l, 1]
+    ox, oy = sprite.origin.astype(int)
+    sh, sw = sprite.rgba.shape[:2]
+    h, w = rgb.shape[:2]
+    x0 = max(int(np.ceil(max(xs_u[0], xs_l[0]))), ox, 0)
+    x1 = min(int(np.floor(min(xs_u[-1], xs_l[-1]))), ox + sw - 1, w - 1)
+    if x1 - x0 < 4:
+        return False
+    cols = np.arange(x0, x1 + 1)
+    top = np.interp(cols, xs_u, ys_u) + 1.0  # just inside the upper lip
+    bot = np.interp(cols, xs_l, ys_l) - 1.0
+    tall = (bot - top) > 8.0 * mm  # a narrower slit shows too little to carry up
+    if tall.sum() < 6:
+        return False
+    luma = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = cv2.GaussianBlur(luma, (0, 0), 1.0)
+    tips = np.full(len(cols), np.nan)
+    for i, (x, t, b) in enumerate(zip(cols, top, bot, strict=True)):
+        if not tall[i]:
+            continue
+        lo = int(np.ceil(t + 0.35 * (b - t)))
+        hi = int(np.floor(min(b, t + 12 * mm)))
+        if hi - lo < 2 or lo < 0 or hi >= h:
+            continue
+        tips[i] = lo + int(np.argmin(luma[lo : hi + 1, x]))
+    ok = ~np.isnan(tips)
+    if ok.sum() < 6:
+        return False
+    # Teeth are bright from the lip down to their edge; a column that is not (lip, shadow,
+    # tongue) keeps the synthetic row.
+    means = np.array(
+        [
+            luma[int(np.ceil(t)) : int(tp) + 1, x].mean() if o and tp > t + 1 else 0.0
+            for x, t, tp, o in zip(cols, top, np.nan_to_num(tips), ok, strict=True)
+        ]
+    )
+    ok &= means >= 0.75 * np.percentile(means[ok], 75)
+    if ok.sum() < 6:
+        return False
+    # A smooth edge: the median along the row, then light smoothing.
+    k = max(3, int(round(2.5 * mm)) | 1)
+    filled = np.interp(cols, cols[ok], tips[ok])
+    pad = np.pad(filled, k // 2, mode="edge")
+    med = np.array([np.median(pad[i : i + k]) for i in range(len(cols))])
+    tips = np.where(ok, med, np.nan)
+    # Horizontal weight: full where the opening is tall, fading over ~3 mm at its ends.
+    wgt = cv2.GaussianBlur(ok.astype(np.float32)[None], (0, 0), max(1.0, 1.2 * mm))[0]
+    wgt = np.clip((wgt - 0.5) * 2.0, 0, 1) * ok
+    lift = int(np.ceil(16 * mm))
+    rgba = sprite.rgba
+    for i, x in enumerate(cols):
+        if wgt[i] <= 0.0:
+            continue
+        t0 = int(np.floor(top[i])) + 1
+        tip = float(tips[i])
+        ys = np.arange(t0 - lift, int(np.ceil(tip)) + 2)
+        src_y = np.clip(ys, t0, h - 1)  # above the lip: the top row repeated
+        col = rgb[src_y, x, :3].astype(np.float32)
+        # Towards the gums the repeated row darkens a little, as the sprite's own teeth do.
+        col *= (1 - 0.1 * np.clip((t0 - ys) / (9 * mm), 0, 1))[:, None]
+        a = np.clip(tip + 0.5 - ys, 0, 1).astype(np.float32)  # soft edge at the tips
+        sy, sx = ys - oy, x - ox
+        keep = (sy >= 0) & (sy < sh)
+        sy, col, a = sy[keep], col[keep], a[keep]
+        wi = float(wgt[i])
+        rgba[sy, sx, :3] = rgba[sy, sx, :3] * (1 - wi) + col * a[:, None] * wi
+        rgba[sy, sx, 3] = rgba[sy, sx, 3] * (1 - wi) + a * wi
+        below = np.arange(int(np.ceil(tip)) + 2, sh + oy) - oy
+        below = below[(below >= 0) & (below < sh)]
+        rgba[below, sx] *= 1 - wi  # nothing of the synthetic row under the real teeth' edge
+    return True

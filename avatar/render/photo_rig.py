@@ -24,7 +24,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from avatar.face import geometry as g
 from avatar.face.geometry import FaceFrame
-from avatar.render.photo_mouth import MouthLook, build_teeth, teeth_colour
+from avatar.render.photo_mouth import MouthLook, add_photo_teeth, build_teeth, teeth_colour
 
 ALPHA_UPPER = 0.2  # share of a mouth opening taken by the upper lip; the jaw takes the rest
 TABLE_SIZE = 160  # samples of the knot tables along u
@@ -114,6 +114,10 @@ class PhotoRig:
         fr = self.frame
         args = (self.lip_line, fr.origin, fr.u_axis, fr.v_axis, E, self.look.teeth)
         self.teeth = build_teeth(*args)
+        # A photo whose parted lips show the teeth keeps its own (the synthetic row beside).
+        self.photo_teeth = self.look.teeth_from_photo and add_photo_teeth(
+            self.teeth, self.rgba[..., :3], up, lo, E
+        )
         self.teeth_lower = build_teeth(*args, lower=True)
         gap = uv[g.LOWER_INNER_LIP, 1] - uv[g.UPPER_INNER_LIP, 1]
         self.rest_gap = float(max(gap.max(), 0.0))
