@@ -1,11 +1,14 @@
-"""The synthesized mouth interior: dark cavity with the lips' inner rim, a tongue hint and the
-upper teeth, drawn where the warped inner lips part, lit like the face.
+"""The synthesized mouth interior: dark cavity with the lips' inner rim, a tongue hint, the
+upper and lower teeth, drawn where the warped inner lips part, lit like the face; and the soft
+seam where closed lips meet.
 
-The upper teeth are a sprite drawn once per avatar (`build_teeth`): a row of individual teeth
-along the arch, seen from the front, in the tooth colour of the photo's own teeth where its mouth
-shows them (else a warm off-white scaled to the face's light). They are fixed to the skull: each
-frame only moves the sprite with the head; the parting lips reveal more or less of it. Per frame
-the work is a small box around the mouth."""
+The teeth are sprites drawn once per avatar (`build_teeth`): rows of individual teeth along the
+arch, seen from the front, in the tooth colour of the photo's own teeth where its mouth shows
+them (else a warm off-white scaled to the face's light). Where the photo's parted lips show the
+upper teeth tall enough, those very teeth replace the synthetic ones (`add_photo_teeth`). The
+upper row is fixed to the skull: each frame only moves it with the head and the parting lips
+reveal more or less of it; the lower row rides on the jaw. Per frame the work is a small box
+around the mouth."""
 
 from __future__ import annotations
 
