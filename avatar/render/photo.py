@@ -4,8 +4,9 @@ Per frame it sums precomputed warp bases (see `photo_rig`), inverts the face's k
 coarse grid (a fine one at the mouth), upsamples the backward map over the person's region only,
 lets the eyelids close at full resolution (the closing eye redone from sub-pixel samples, the
 unfolding lid painted as smooth skin), remaps the person layer once, lays it over the still
-background plate and paints the mouth interior where the lips part (see `photo_mouth`). The background never moves:
-pixels farther from the person than its reach are always the picture's own.
+background plate and paints the mouth interior where the lips part (see `photo_mouth`). The
+background never moves: pixels farther from the person than its reach are always the picture's
+own.
 """
 
 from __future__ import annotations
