@@ -177,7 +177,8 @@ class PhotoRenderer(AvatarRenderer):
         """Horizontal chain inverse: corners at ±w_o moved by `corner`, edges fixed."""
         if corner == 0.0:
             return u
-        edge, wo = self.rig.h_knots
+        e_neg, e_pos, wo = self.rig.h_knots
+        edge = np.where(u < 0, e_neg, e_pos)
         c = corner * taper
         wo2 = wo + c
         a = np.abs(u)
@@ -228,7 +229,8 @@ class PhotoRenderer(AvatarRenderer):
         d_src = r.chain_pos[i, k] * (1 - f) + r.chain_pos[i + 1, k] * f
         v2 = uv[:, 1] + (d_now - d_src)
         if corner != 0.0:
-            edge, wo = r.h_knots
+            e_neg, e_pos, wo = r.h_knots
+            edge = np.where(u < 0, e_neg, e_pos)
             c = corner * r.h_taper(v2)
             a = np.abs(u)
             a2 = np.where(

@@ -379,7 +379,16 @@ class PhotoRig:
         v_top_m = float(ulo.min()) - 0.1 * E
         v_bot_m = float(llo.max()) + 0.1 * E
         self.h_rows = (v_top_m - 0.35 * E, v_top_m, v_bot_m, v_bot_m + 0.45 * E)
-        self.h_knots = (1.3 * W, w_o)
+        # Its outer knots stay inside the face's outline on each side (a turned face is
+        # narrow on one side), so narrowing the mouth never pulls the background in.
+        rows = uv[g.FACE_OVAL]
+        near = rows[(rows[:, 1] > self.h_rows[0]) & (rows[:, 1] < self.h_rows[3])]
+        edges = []
+        for side in (-1.0, 1.0):
+            us = near[:, 0] * side
+            reach = float(us.max()) if len(us) and us.max() > 0 else 1.3 * W
+            edges.append(max(min(1.3 * W, 0.85 * reach), w_o + 0.2 * E))
+        self.h_knots = (edges[0], edges[1], w_o)  # outer knot at u < 0, at u > 0, corner
 
     def h_taper(self, v: np.ndarray) -> np.ndarray:
         a, b, c, d = self.h_rows
