@@ -107,9 +107,9 @@ def closeup(renderer) -> np.ndarray:  # type: ignore[no-untyped-def]
         return cv2.resize(tile, (TILE, th), interpolation=cv2.INTER_CUBIC)
 
     cx, cy = rig.frame.origin
-    mouths = [_label(crop(rig.rgba, cx, cy, 0.55 * e, 0.35, 1.15), "source")]
+    mouths = [_label(crop(rig.rgba, cx, cy, 0.55 * e, 0.55, 1.05), "source")]
     for label, p in _closeup_poses():
-        mouths.append(_label(crop(renderer.render(p, 0.0), cx, cy, 0.55 * e, 0.35, 1.15), label))
+        mouths.append(_label(crop(renderer.render(p, 0.0), cx, cy, 0.55 * e, 0.55, 1.05), label))
     mouths.append(np.zeros_like(mouths[0]))
     eye = rig.eyes[0]
     ex, ey = eye.origin
