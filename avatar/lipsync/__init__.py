@@ -4,8 +4,9 @@
 available implementation: `PhoneticMouthTracker` (visemes with coarticulation from pushed phoneme
 timings; otherwise a small MLP on log-mel/voicing features trained on our own synthetic speech,
 see scripts/lipsync_data.py and scripts/train_lipsync.py). The audio path needs
-`tracker.lookahead_ms` of audio beyond each frame (98 ms at 25 fps with the default 80 ms model
-context; `make_mouth_tracker(ahead_ms=40)` gives 58 ms, `ahead_ms=0` 18 ms).
+`tracker.lookahead_ms` of audio beyond each frame (38 ms at 25 fps with the default 40 ms model
+context; `ahead_ms=80` gives 78 ms, `ahead_ms=0` none). `make_mouth_tracker(offline=True)` is for
+video files: it sees the whole drive and uses Whisper's encoder (`whisper_audio`) when installed.
 """
 
 from avatar.lipsync.base import MouthTracker, make_mouth_tracker
