@@ -65,7 +65,8 @@ def test_held_out_sync(name: str, tmp_path: Path) -> None:
     # the fit is used exactly when the build kept it (it is refused on too little speech, or
     # when it does not beat the generic tracker inside the build part)
     assert isinstance(tracker, SpeakerMouthTracker) == fit["used"], fit
-    assert tracker.lookahead_ms <= make_mouth_tracker(fps).lookahead_ms  # no added delay
+    # live drives wait for the fit's 40 ms of acoustic context (58 ms at 25 fps)
+    assert tracker.lookahead_ms <= max(make_mouth_tracker(fps).lookahead_ms, 60)
     pcm = read_audio(video, cut, dur)
     assert pcm is not None
     shapes = run_tracker(tracker, pcm)

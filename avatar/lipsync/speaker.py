@@ -38,6 +38,7 @@ import numpy as np
 
 from avatar.lipsync.base import MouthTracker, make_mouth_tracker
 from avatar.lipsync.features import N_FEAT, N_MELS, WIN, FeatureStream, features
+from avatar.lipsync.phonetic import PhoneticMouthTracker
 from avatar.types import AUDIO_RATE, MouthShape, PhonemeTiming
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,29 @@ class Mode:
         return f"speaker_{self.name}.npz"
 
     def generic(self) -> Callable[[int], MouthTracker]:
+        """The default tracker of drives in this mode (used when there is no fit)."""
         offline = self.offline
         return lambda fps: make_mouth_tracker(fps, offline=offline)
 
+    def inner(self) -> Callable[[int], MouthTracker]:
+        """The generic tracker a fit wraps. Live: the default audio model with its mouth read at
+        the frame centre, not behind it (the default reads 20 ms behind to put generic lips
+        nearer the sound; a fit learns the person's own timing and needs the freshest
+        output, and its own context already waits that long)."""
+        if self.offline:
+            return self.generic()
 
-# live: within the generic tracker's own 58 ms look-ahead, so no added delay
+        def make(fps: int) -> MouthTracker:
+            tr = make_mouth_tracker(fps)
+            if isinstance(tr, PhoneticMouthTracker):
+                return PhoneticMouthTracker(fps=fps, ahead_ms=self.ahead_ms, mouth_delay_s=0.0)
+            return tr
+
+        return make
+
+
+# live: 40 ms of context after the frame centre: 58 ms of look-ahead at 25 fps (the default
+# tracker's was 58 ms too until its mouth was read 20 ms behind the centre: now 38 ms)
 LIVE = Mode("live", False, 40)
 OFFLINE = Mode("offline", True, AHEAD_OFFLINE_MS)
 MODES = (LIVE, OFFLINE)
@@ -205,7 +224,7 @@ def tracker_key(mode: Mode, fps: int) -> str:
     k = _KEYS.get((mode, fps))
     if k is None:
         pcm = _probe_signal()
-        tr = mode.generic()(fps)
+        tr = mode.inner()(fps)
         shapes = run_tracker(tr, pcm)
         h = hashlib.sha1(f"{type(tr).__name__}:{FORMAT}:{mode}:{BACK_MS}:{STEP_MS}".encode())
         h.update(f"{N_PC}:{GEN_LAGS_MS}".encode())
@@ -296,6 +315,12 @@ def _cv_scores(
     return np.array(fit_r).reshape(-1, len(LAMBDAS)), np.array(gen_r)
 
 
+def _need_s(ahead_ms: int) -> float:
+    """Audio needed beyond a frame's centre for the last context window (its half width, the
+    feature window's half, and rounding to 10 ms)."""
+    return (ahead_ms + STEP_MS / 2) / 1000.0 + (WIN / 2) / AUDIO_RATE + 0.005
+
+
 def fit_speaker(
     pcm: np.ndarray,
     fps: float,
@@ -310,7 +335,7 @@ def fit_speaker(
     n = len(shapes)
     report: dict[str, Any] = {"frames": int(n), "used": False}
     rows = features(pcm) if rows is None else rows  # (the same for every mode)
-    gen = run_tracker(mode.generic()(int(round(fps))), pcm)
+    gen = run_tracker(mode.inner()(int(round(fps))), pcm)
     if len(gen) == 0 or ok.sum() < MIN_SPEECH_S * fps:
         report["reason"] = "too little tracked speech"
         return None, report
@@ -322,7 +347,8 @@ def fit_speaker(
     pc_mean = mel.mean(0)
     _, _, vt = np.linalg.svd(mel - pc_mean, full_matrices=False)
     pcs = vt[:N_PC].astype(np.float32)
-    x = _design(rows, gen, n, fps, pc_mean, pcs, mode.ahead_ms)
+    ahead_ms = mode.ahead_ms
+    x = _design(rows, gen, n, fps, pc_mean, pcs, ahead_ms)
     n_ac = x.shape[1] - 4 * len(GEN_LAGS_MS)
     prior = slice(n_ac, n_ac + 4)  # the generic output at the frame itself
     y = shapes.astype(np.float32)
@@ -357,7 +383,7 @@ def fit_speaker(
     w = w * np.minimum(spread, MAX_SPREAD_GAIN)[None, :]
     report["used"] = True
     model = SpeakerModel(
-        tracker_key(mode, int(round(fps))), mode.ahead_ms, pc_mean.astype(np.float32), pcs,
+        tracker_key(mode, int(round(fps))), ahead_ms, pc_mean.astype(np.float32), pcs,
         mu.astype(np.float32), sd.astype(np.float32), w.astype(np.float32), b.astype(np.float32),
         float(fps), dict(report),
     )  # fmt: skip
@@ -375,7 +401,7 @@ class SpeakerMouthTracker(MouthTracker):
         self.inner = inner
         self.model = model
         # audio needed beyond a frame's centre for its last context window
-        self._need_s = (model.ahead_ms + STEP_MS / 2) / 1000.0 + (WIN / 2) / AUDIO_RATE + 0.005
+        self._need_s = _need_s(model.ahead_ms)
         self._lags = [int(round(ms * self.fps / 1000.0)) for ms in GEN_LAGS_MS]
         self._reset()
 
@@ -485,12 +511,12 @@ def speaker_tracker_factory(
     loaded (and its key checked) once, here: call it off the event loop."""
     mode = OFFLINE if offline else LIVE
     model = load_speaker_model(folder, mode)
-    generic = mode.generic()
     if model is None:
-        return generic
+        return mode.generic()
+    inner = mode.inner()
 
     def make(fps: int) -> MouthTracker:
-        return SpeakerMouthTracker(generic(fps), model)
+        return SpeakerMouthTracker(inner(fps), model)
 
     return make
 
