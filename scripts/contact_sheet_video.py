@@ -81,7 +81,12 @@ def sheet(video: Path, out: Path) -> Path:
     top = np.hstack([c[0] for c in cols])
     bottom = np.hstack([c[1] for c in cols])
     img = np.vstack([top, bottom])
-    title = f"{video.name}  build {dt:.1f}s for {meta['source_seconds']:.1f}s  lib {meta['library_size']}"
+    fit = meta.get("speaker", {}).get("live", {})
+    fit_txt = f"speaker fit cv r {fit['cv_r']:.2f}" if fit.get("used") else "no speaker fit"
+    title = (
+        f"{video.name}  build {dt:.1f}s for {meta['source_seconds']:.1f}s  "
+        f"lib {meta['library_size']}  {fit_txt}"
+    )
     img = _label(np.vstack([np.zeros((30, img.shape[1], 3), np.uint8), img]), title)
     path = out / f"{video.stem}.png"
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))

@@ -3,7 +3,9 @@ mouth is replaced by a library mouth of the same person chosen for the target sh
 Rewrite, Bregler et al. 1997).
 
 Per frame the work is: decode one stored JPEG frame, one streaming search step over the library,
-one warp of a small crop and a feathered blend inside the mouth's box. During silence the
+one warp of a small crop, a displacement of the frame's chin onto the library mouth's jaw line
+(avatars built before the jaw lines were kept skip it) and a feathered blend inside the mouth's
+box. During silence the
 person's real lips stay when they are near rest; the switch between real and library lips is a
 short cross-fade. Named actions (stretches of the recording) are started with `start_action`
 and enter and leave the loop with a cross-fade.

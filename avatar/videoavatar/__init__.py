@@ -11,6 +11,8 @@ Modules, in build order:
 - loop: the idle loop's cut points (matching frames, quiet mouth) and its cross-fade.
 - chroma: green-screen detection and keying with spill suppression.
 - store: JPEG/PNG image lists on disk.
-At render time: select (the streaming dynamic-programming mouth search) and blend (warp, colour
-match, feathered blend). The builder is avatar.build.video, the renderer avatar.render.video.
+At render time: select (the streaming dynamic-programming mouth search) and blend (warp, the
+frame's chin moved onto the library mouth's jaw line, colour match, feathered blend). The builder
+is avatar.build.video, the renderer avatar.render.video. The build also fits the person's own
+audio-to-mouth model (avatar.lipsync.speaker), which audio drives of the avatar then use.
 """
