@@ -2,18 +2,34 @@
 
 Starts a real `python server.py` (built-in avatar), then adds streams one at a time: each is a
 stream task at --size×--size and --fps, driven back to back by an audio file (DriveByAudio from
-a local HTTP server, so the mouth moves and rendering is real), watched by an aiortc WHEP viewer
-in this process. After a warm-up, each step measures for --measure-s seconds:
+a local HTTP server, so the mouth moves and rendering is real), watched by one WHEP viewer in
+this process. After a warm-up, each step measures for --measure-s seconds.
 
-- video: frames the viewer decoded, and the frames missing from the task's clock (gaps in the
+The viewers. A viewer on another machine costs the server the same whether or not it decodes,
+but here the viewers share the server's 2 cores, so they should cost what the server's side of
+a connection needs and no more:
+
+- the first --decoding-viewers streams (default 1) get a full aiortc viewer (`WhepClient`):
+  jitter buffer, NACK/PLI, VP8 and Opus decoding; its video counts are decoded pictures and its
+  audio counts decoded frames, the proof that what is sent decodes;
+- every other stream gets a counting viewer (`RtpCounter`): aiortc does ICE, DTLS and SRTP
+  decryption, then each RTP packet's sequence number, timestamp and marker bit are recorded,
+  nothing is depacketized or decoded and no NACK or PLI is sent (a packet lost on the way
+  loses its frame; nothing is retransmitted). A video frame counts only when all its packets
+  arrived (consecutive sequence numbers from the previous frame's marker packet to its own);
+  an audio frame is one Opus packet (20 ms).
+
+Per step and stream:
+
+- video: frames that arrived whole, and the frames missing from the task's clock (gaps in the
   RTP timestamps: frames dropped anywhere between the render and the viewer);
-- audio: frames per second the viewer decoded (50 = full rate);
+- audio: audio frames per second that arrived (50 = full rate);
 - CPU: cores used by the server process and its worker processes, by role from the names the
   server gives its threads and processes ("render": the avatar's renderer and compositor,
   threads or DH_RENDER_PROCESSES workers; "encode": yuv420p conversion and VP8/H.264, once per
   task; "loop": the event loop, i.e. RTP/SRTP packing and sending, Opus, the task clocks,
-  lip-sync, HTTP; "media workers": DH_MEDIA_WORKERS), and by the viewers (this process:
-  RTP receive, VP8 and Opus decoding), reported apart.
+  lip-sync, HTTP; "media workers": DH_MEDIA_WORKERS), and by the viewers (this process),
+  reported apart.
 
 A step passes when every stream has < 1 % missing video frames and ≥ 49.5 audio frames/s.
 Prints progress to stderr and a final JSON line
@@ -115,13 +131,19 @@ def cpu_seconds_tree(pid: int) -> float:
 
 
 class Counter:
-    """One viewer: decoded frames with their RTP timestamps, audio frames."""
+    """A decoding viewer: decoded frames with their RTP timestamps, decoded audio frames."""
 
     def __init__(self, fps: int) -> None:
         self.step = 90000 // fps
         self.video: list[tuple[float, int]] = []
         self.audio: list[float] = []
         self.client = WhepClient(self._video, self._audio)
+
+    async def connect(self, url: str, token: str | None) -> None:
+        await self.client.connect(url, token)
+
+    async def close(self) -> None:
+        await self.client.close()
 
     def _video(self, t: float, frame) -> None:
         self.video.append((t, int(frame.pts)))
@@ -132,21 +154,126 @@ class Counter:
     def window(self, t0: float, t1: float) -> dict:
         v = [pts for t, pts in self.video if t0 <= t < t1]
         a = [t for t in self.audio if t0 <= t < t1]
-        if len(v) < 2:
-            return {
-                "video": len(v),
-                "missing": None,
-                "missing_pct": 100.0,
-                "audio_per_s": len(a) / (t1 - t0),
-            }
-        span = (v[-1] - v[0]) // self.step + 1  # frames the clock made in this window
-        missing = max(0, span - len(v))
+        return _window(v, len(a), t0, t1, self.step, decoded=True)
+
+
+def _window(v: list[int], audio: int, t0: float, t1: float, step: int, decoded: bool) -> dict:
+    """Video frames that arrived in [t0, t1) (their RTP timestamps, ascending), audio frames."""
+    if len(v) < 2:
         return {
             "video": len(v),
-            "missing": missing,
-            "missing_pct": 100.0 * missing / span,
-            "audio_per_s": len(a) / (t1 - t0),
+            "missing": None,
+            "missing_pct": 100.0,
+            "audio_per_s": audio / (t1 - t0),
+            "decoded": decoded,
         }
+    span = (v[-1] - v[0]) // step + 1  # frames the clock made in this window
+    missing = max(0, span - len(v))
+    return {
+        "video": len(v),
+        "missing": missing,
+        "missing_pct": 100.0 * missing / span,
+        "audio_per_s": audio / (t1 - t0),
+        "decoded": decoded,
+    }
+
+
+class _Unwrap:
+    """16- or 32-bit RTP counters made monotonic (wrap-around removed)."""
+
+    def __init__(self, bits: int) -> None:
+        self.mod = 1 << bits
+        self.last: int | None = None
+        self.base = 0
+
+    def __call__(self, x: int) -> int:
+        if self.last is not None:
+            d = (x - self.last) % self.mod
+            if d > self.mod // 2:  # reordered: an older value
+                d -= self.mod
+            self.base += d
+        else:
+            self.base = x
+        self.last = x
+        return self.base
+
+
+class RtpCounter:
+    """A viewer that counts what arrives instead of decoding it (what a remote viewer costs the
+    server is the same: ICE, DTLS-SRTP, RTP; decoding happens on the viewer's machine).
+
+    aiortc still does ICE, DTLS and SRTP decryption; the receivers' RTP handler is replaced by
+    one that records each packet's sequence number, RTP timestamp and marker bit, so there is
+    no jitter buffer, no depacketizing, no VP8/Opus decoding and no NACK or PLI (a lost packet
+    loses its frame). A video frame counts as arrived when its packets are all there: every
+    sequence number from the one after the previous frame's last packet (marker bit) to its
+    own marker; audio frames are the Opus packets (one per 20 ms) that arrived."""
+
+    def __init__(self, fps: int) -> None:
+        from aiortc import RTCPeerConnection
+
+        from avatar.transport.ice import rtc_configuration
+
+        self.step = 90000 // fps
+        self.pc = RTCPeerConnection(rtc_configuration())
+        self.location: str | None = None
+        self._token: str | None = None
+        video = self.pc.addTransceiver("video", direction="recvonly")
+        audio = self.pc.addTransceiver("audio", direction="recvonly")
+        self.video: list[tuple[float, int]] = []  # (arrival, unwrapped timestamp) complete frames
+        self.audio: list[float] = []  # arrival of each Opus packet
+        self._seq = _Unwrap(16)
+        self._ts = _Unwrap(32)
+        self._aseq = _Unwrap(16)
+        self._audio_seen: set[int] = set()
+        self._frame_ts: int | None = None  # timestamp of the frame being received
+        self._frame_first = 0  # its lowest sequence number
+        self._frame_packets: set[int] = set()
+        self._last_marker: int | None = None  # sequence number ending the previous frame
+        video.receiver._handle_rtp_packet = self._on_video
+        audio.receiver._handle_rtp_packet = self._on_audio
+        self.pc.createDataChannel("events")
+
+    async def connect(self, url: str, token: str | None) -> None:
+        from avatar.transport.client import exchange_offer
+
+        self._token = token
+        self.location = await exchange_offer(self.pc, url, token)
+
+    async def close(self) -> None:
+        from avatar.transport.client import delete_resource
+
+        await delete_resource(self.location, self._token)
+        await self.pc.close()
+
+    async def _on_video(self, packet, arrival_time_ms: int = 0) -> None:
+        seq = self._seq(packet.sequence_number)
+        ts = self._ts(packet.timestamp)
+        if ts != self._frame_ts:
+            if self._frame_ts is not None and ts < self._frame_ts:
+                return  # a late packet of an older frame: that frame was counted lost
+            self._frame_ts, self._frame_first = ts, seq
+            self._frame_packets = set()
+        self._frame_packets.add(seq)
+        self._frame_first = min(self._frame_first, seq)
+        if packet.marker:
+            first = self._frame_first
+            whole = len(self._frame_packets) == seq - first + 1
+            starts_clean = self._last_marker is None or self._last_marker == first - 1
+            if whole and starts_clean:
+                self.video.append((time.monotonic(), ts))
+            self._last_marker = seq
+
+    async def _on_audio(self, packet, arrival_time_ms: int = 0) -> None:
+        seq = self._aseq(packet.sequence_number)
+        if seq not in self._audio_seen:  # a duplicate is not a second frame
+            self._audio_seen.add(seq)
+            self.audio.append(time.monotonic())
+
+    def window(self, t0: float, t1: float) -> dict:
+        v = [ts for t, ts in self.video if t0 <= t < t1]
+        a = sum(1 for t in self.audio if t0 <= t < t1)
+        return _window(v, a, t0, t1, self.step, decoded=False)
 
 
 class FileServer:
@@ -171,6 +298,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def make_viewer(args, n: int) -> Counter | RtpCounter:
+    """The first --decoding-viewers streams get a decoding viewer, the others a counting one."""
+    return Counter(args.fps) if n <= args.decoding_viewers else RtpCounter(args.fps)
+
+
 async def call(api: ApiClient, action: str, body: dict) -> dict:
     reply = await asyncio.to_thread(api.call, action, body)
     if reply["Code"] != 0:
@@ -178,7 +310,9 @@ async def call(api: ApiClient, action: str, body: dict) -> dict:
     return reply["Data"]
 
 
-async def add_stream(api: ApiClient, args, n: int, audio_url: str) -> tuple[str, Counter]:
+async def add_stream(
+    api: ApiClient, args, n: int, audio_url: str
+) -> tuple[str, Counter | RtpCounter]:
     stream_id = f"cap{n}"
     task_id = (
         await call(
@@ -206,8 +340,8 @@ async def add_stream(api: ApiClient, args, n: int, audio_url: str) -> tuple[str,
     for _ in range(args.drives_per_stream):
         await call(api, "DriveByAudio", {"TaskId": task_id, "AudioUrl": audio_url})
     tok = await call(api, "CreateStreamPlayToken", {"RoomId": "capacity", "StreamId": stream_id})
-    c = Counter(args.fps)
-    await c.client.connect(tok["WhepUrl"], tok["Token"])
+    c = make_viewer(args, n)
+    await c.connect(tok["WhepUrl"], tok["Token"])
     return task_id, c
 
 
@@ -260,12 +394,12 @@ async def serve_patterns(args) -> None:
         await t.stop()
 
 
-async def add_pattern_stream(base: str, args, n: int) -> tuple[None, Counter]:
+async def add_pattern_stream(base: str, args, n: int) -> tuple[None, Counter | RtpCounter]:
     from avatar.transport.tokens import TokenSigner
 
     token = TokenSigner(PATTERN_SECRET).issue("play", "room1", f"cap{n}")
-    c = Counter(args.fps)
-    await c.client.connect(f"{base}/whep/room1/cap{n}", token)
+    c = make_viewer(args, n)
+    await c.connect(f"{base}/whep/room1/cap{n}", token)
     return None, c
 
 
@@ -297,7 +431,7 @@ async def measure(args, streams, server_pid: int | None, n: int) -> dict:
 
 async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
     configure_ice("127.0.0.1")
-    streams: list[tuple[str, Counter]] = []
+    streams: list[tuple[str | None, Counter | RtpCounter]] = []
     steps = []
     best = 0
     best_cpu = None
@@ -330,7 +464,7 @@ async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
     finally:
         for task_id, c in streams:
             with contextlib.suppress(Exception):
-                await c.client.close()
+                await c.close()
             if task_id is not None:
                 with contextlib.suppress(Exception):
                     await call(api, "StopDigitalHumanStreamTask", {"TaskId": task_id})
@@ -368,6 +502,12 @@ def main() -> None:
         default=[],
         metavar="KEY=VALUE",
         help="extra environment for the server this script starts",
+    )
+    p.add_argument(
+        "--decoding-viewers",
+        type=int,
+        default=1,
+        help="streams (the first ones) whose viewer decodes VP8/Opus; the others count RTP",
     )
     p.add_argument("--transport-only", action="store_true", help="test-pattern tasks, no avatar")
     p.add_argument("--media-workers", type=int, default=0, help="DH_MEDIA_WORKERS of the server")

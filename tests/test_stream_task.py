@@ -514,3 +514,46 @@ async def test_frames_render_ahead_and_leave_with_their_audio(avatar: Path) -> N
     assert len(offsets) > 20
     assert abs(float(np.median(offsets))) < 0.01
     assert task.stats.frames_dropped <= 0.1 * len(sink.frames)
+
+
+class _CountingTracker(MouthTracker):
+    """The default tracker, recording how often and with how much audio it is called."""
+
+    pushes: list[int] = []
+
+    def __init__(self, fps: int) -> None:
+        super().__init__(fps)
+        self._inner = make_mouth_tracker(fps)
+
+    @property
+    def lookahead_ms(self) -> int:
+        return self._inner.lookahead_ms
+
+    def push_audio(self, pcm: np.ndarray) -> list[MouthShape]:
+        out = self._inner.push_audio(pcm)
+        _CountingTracker.pushes.append(len(out))
+        return out
+
+    def flush(self) -> list[MouthShape]:
+        return self._inner.flush()
+
+
+async def test_tracker_is_fed_once_per_frame_it_can_emit(avatar: Path, speech) -> None:
+    """The runtime gives the tracker its audio when a frame can come out (once per frame at
+    25 fps, not once per 20 ms chunk), and the mouth still follows the sound."""
+    _CountingTracker.pushes = []
+    pcm = speech[: int(2.0 * AUDIO_RATE)]
+    task, events, sink = await start_task(avatar, fps=25, tracker_factory=_CountingTracker)
+    await asyncio.sleep(0.2)
+    task.enqueue("d1", file_source(pcm))
+    async with asyncio.timeout(6):
+        await events.wait_drive("d1", ENDED)
+    await task.stop()
+    pushes = _CountingTracker.pushes
+    chunks = len(pcm) // CHUNK_SAMPLES
+    assert len(pushes) <= chunks // 2 + 2  # one call per two chunks at 25 fps
+    assert sum(1 for n in pushes if n == 0) <= 2  # hardly a call that yields no frame
+    assert sum(pushes) >= 45  # 2 s at 25 fps, less the look-ahead emitted by flush
+    rest = sink.frames[0][1].rgba
+    assert sum(mouth_open(f.rgba, rest) > 5 for _, f in sink.frames) >= 10
+    await assert_no_tasks_left()

@@ -26,3 +26,30 @@ def test_timestamps_agree_after_hours():
     vf = to_av_frame(VideoFrame(frame_index, img), fps)
     t_video = vf.pts * vf.time_base
     assert any(p.pts * p.time_base == t_video for p in packets)
+
+
+def test_opus_silence_is_sent_from_cache_once_settled():
+    import av
+
+    enc = OpusChunkEncoder()
+    rng = np.random.default_rng(1)
+    tone = (3000 * np.sin(np.arange(320) * 2 * np.pi * 440 / 16000)).astype(np.int16)
+    silence = np.zeros(320, np.int16)
+    chunks = [tone] * 20 + [silence] * 40 + [tone + rng.integers(-50, 50, 320).astype(np.int16)]
+    packets = [enc.encode(AudioChunk(k, c)) for k, c in enumerate(chunks)]
+    assert all(len(p) == 1 for p in packets)  # one packet per chunk, none held back
+    # libopus ran for the tone, for the silence until it settled, and for the tone again
+    assert enc.encoded == 20 + OpusChunkEncoder.SILENCE_SETTLE + 1
+    cached = {bytes(p[0]) for p in packets[20 + OpusChunkEncoder.SILENCE_SETTLE : 60]}
+    assert len(cached) == 1
+    assert [p[0].pts for p in packets] == [k * OPUS_RATE // 50 for k in range(len(chunks))]
+    # every packet decodes; the silence decodes to silence and the tone comes back after it
+    dec = av.CodecContext.create("opus", "r")
+    dec.sample_rate = OPUS_RATE
+    out = []
+    for p in packets:
+        frames = dec.decode(p[0])
+        assert frames
+        out.append(np.concatenate([f.to_ndarray().reshape(-1) for f in frames]))
+    assert max(float(np.abs(o).max()) for o in out[40:60]) < 1e-3
+    assert float(np.abs(out[-1]).max()) > 0.02

@@ -95,6 +95,8 @@ class Drive:
         self.pad_s = 0.0  # silence fed to the tracker before the drive's audio
         self.tracker: MouthTracker | None = None
         self.frames_out = 0  # mouth shapes the tracker has produced
+        self.tracker_pcm: list[np.ndarray] = []  # audio for the tracker, not pushed yet
+        self.tracker_samples = 0  # samples given to the tracker, pushed or not (pad included)
         self.phonemes_fed = 0
         self.words_fed = 0
         self.rebuffering = False

@@ -1,7 +1,8 @@
 """Work done once per stream task for all its viewers: Opus packets of the task's audio and
 yuv420p AVFrames of its pictures (encoded once per codec in video.py).
 
-Audio is encoded here, on the event loop (about 0.1 ms per 20 ms chunk), instead of by
+Audio is encoded here, on the event loop (about 0.1 ms per 20 ms chunk, nothing for settled
+silence), instead of by
 aiortc's per-viewer encoder in the shared thread pool: under load that pool is busy with video
 encodes and audio is what starved first. Packets carry pts from the task's clock
 (chunk index × 960 at 48 kHz), so audio and video timestamps come from one clock.
@@ -25,33 +26,50 @@ VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
 class OpusChunkEncoder:
-    """20 ms 16 kHz int16 chunks → one Opus packet each (48 kHz mono, as WebRTC expects)."""
+    """20 ms 16 kHz int16 chunks → one Opus packet each (RTP clock 48 kHz, as WebRTC expects).
 
-    def __init__(self, bitrate: int = 48_000) -> None:
+    libopus takes the 16 kHz samples as they are (its decoders output 48 kHz whatever the
+    input rate), so there is no resampler and exactly one packet per chunk. Complexity 5 of
+    10: about 0.11 against 0.18 ms per chunk with the old 48 kHz path, the same size (speech
+    at 48 kb/s). Silence costs nothing once the encoder has settled on it: after
+    `SILENCE_SETTLE` all-zero chunks its packet is the same every time and is sent again
+    instead of encoding (a stream without a drive sends silence 50 times a second)."""
+
+    SILENCE_SETTLE = 10
+
+    def __init__(self, bitrate: int = 48_000, complexity: int = 5) -> None:
         self.codec = av.CodecContext.create("libopus", "w")
-        self.codec.sample_rate = OPUS_RATE
+        self.codec.sample_rate = AUDIO_RATE
         self.codec.layout = "mono"
         self.codec.format = "s16"
         self.codec.bit_rate = bitrate
-        self.codec.time_base = OPUS_TIME_BASE
-        self.codec.options = {"application": "voip"}
-        self.resampler = av.AudioResampler(
-            format="s16", layout="mono", rate=OPUS_RATE, frame_size=OPUS_SAMPLES
-        )
+        self.codec.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self.codec.options = {"application": "voip", "compression_level": str(complexity)}
         self._in_pts = 0
+        self._silent_run = 0
+        self._silence: bytes | None = None
+        self.encoded = 0  # chunks encoded by libopus (the others were cached silence)
 
     def encode(self, chunk: AudioChunk) -> list[av.Packet]:
         pcm = np.ascontiguousarray(chunk.pcm, dtype=np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = self._in_pts
-        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        silent = not pcm.any()
+        if silent and self._silence is not None:
+            packets = [av.Packet(self._silence)]
+        else:
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = self._in_pts
+            frame.time_base = self.codec.time_base
+            packets = list(self.codec.encode(frame))
+            self.encoded += 1
+            self._silent_run = self._silent_run + 1 if silent else 0
+            if self._silent_run >= self.SILENCE_SETTLE and len(packets) == 1:
+                self._silence = bytes(packets[0])
+        if not silent:
+            self._silence = None
         self._in_pts += pcm.shape[1]
-        packets: list[av.Packet] = []
-        for f in self.resampler.resample(frame):
-            packets.extend(self.codec.encode(f))
-        # The resampler and the encoder each hold a few ms back; the clock index, not the
-        # codec's counters, dates what goes out, so the delay stays constant.
+        # The encoder holds a few ms back; the clock index, not the codec's counters, dates
+        # what goes out, so the delay stays constant.
         for i, p in enumerate(packets):
             p.pts = (chunk.index - len(packets) + 1 + i) * OPUS_SAMPLES
             p.time_base = OPUS_TIME_BASE
