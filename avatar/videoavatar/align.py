@@ -61,7 +61,9 @@ def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
     canon = np.stack([g.apply_affine(mats[i], landmarks[i]) for i in range(n)])
     good = canon[ok]
     mouth_c = good[:, [g.MOUTH_R, g.MOUTH_L, g.LIP_UP_OUT, g.LIP_LO_OUT]].mean((0, 1))
-    half_w = float(np.median(np.abs(good[:, g.MOUTH_L, 0] - good[:, g.MOUTH_R, 0]))) / 2
+    # the widest mouths (smiles), not the typical one: a loop frame's lip corners left in the
+    # mask's feather show as a ghost line beside a narrower library mouth
+    half_w = float(np.percentile(np.abs(good[:, g.MOUTH_L, 0] - good[:, g.MOUTH_R, 0]), 97)) / 2
     top = float(np.median(good[:, g.NOSE_BASE, 1]))
     chin = float(np.percentile(good[:, g.CHIN, 1], 98))
     x0 = mouth_c[0] - half_w - 0.45 * c
@@ -82,6 +84,20 @@ def build_canon(landmarks: np.ndarray, ok: np.ndarray, ref: int) -> Canon:
         mask,
         (int(round(cx)), int(round((ty + by) / 2))),
         (int(round(half_w + 0.25 * c)), int(round((by - ty) / 2))),
+        0,
+        0,
+        360,
+        1.0,
+        -1,
+        cv2.LINE_AA,
+    )
+    # and a flatter one along the mouth line: the ellipse above narrows at the height of the
+    # lip corners, where a smile's corners would sit in the feather
+    my = float(np.median(good[:, [g.MOUTH_R, g.MOUTH_L], 1])) - y0
+    cv2.ellipse(
+        mask,
+        (int(round(cx)), int(round(my))),
+        (int(round(half_w + 0.25 * c)), int(round(0.3 * c))),
         0,
         0,
         360,
