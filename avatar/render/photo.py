@@ -21,6 +21,7 @@ from avatar.render.photo_rig import EyeModel, PhotoRig, WarpGrid
 from avatar.types import AvatarRenderer, FrameParams
 
 CLOSE_AT_REST_OPENING = 0.06  # a source mouth open wider (gap / eye distance) is closed at rest
+STRIP = 32  # rows per band of the frame whose span near the person is remapped
 
 
 class PhotoRenderer(AvatarRenderer):
@@ -57,9 +58,44 @@ class PhotoRenderer(AvatarRenderer):
         if close_mouth_at_rest is None:
             close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
         self.close_at_rest = close_mouth_at_rest
-        self._face_cache: tuple[tuple[bytes, float], np.ndarray] | None = None
+        self._face_cache: tuple[tuple[bytes, float], np.ndarray, float] | None = None
         x0, y0, x1, y1 = rig.roi
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
+        self._strip_reach = self._build_strips()
+
+    def _build_strips(self) -> np.ndarray:
+        """Per band of STRIP rows of the ROI, each column's distance to the nearest pixel of
+        the person layer. A pixel farther from the person than the map moves it reads only
+        transparent pixels, so the frame there is the plate: remap and blend only the span
+        of each band the person can reach this frame."""
+        r = self.rig
+        x0, y0, x1, y1 = r.roi
+        empty = (self._person[..., 3] == 0).astype(np.uint8)
+        dist = cv2.distanceTransform(empty, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y0:y1, x0:x1]
+        # The lids redo the eye boxes from the picture: keep them inside the spans.
+        for eye in r.eyes:
+            bx0, by0, bx1, by1 = eye.box
+            dist[max(by0 - y0, 0) : max(by1 - y0, 0), max(bx0 - x0, 0) : max(bx1 - x0, 0)] = 0
+        h = y1 - y0
+        n = -(-h // STRIP)
+        pad = np.full((n * STRIP, x1 - x0), np.inf, np.float32)
+        pad[:h] = dist
+        return pad.reshape(n, STRIP, -1).min(1)
+
+    def _spans(self, reach: float) -> list[tuple[int, int, int, int]]:
+        """(x0, y0, x1, y1) in ROI pixels of the bands' parts within `reach` of the person."""
+        near = self._strip_reach <= reach
+        rows = np.flatnonzero(near.any(1))
+        if not len(rows):
+            return []
+        w = near.shape[1]
+        first = np.argmax(near[rows], 1)
+        last = w - np.argmax(near[rows, ::-1], 1)
+        h = self.rig.roi[3] - self.rig.roi[1]
+        return [
+            (int(a), int(k) * STRIP, int(b), min((int(k) + 1) * STRIP, h))
+            for k, a, b in zip(rows, first, last, strict=True)
+        ]
 
     def action_names(self) -> list[str]:
         return list(self._actions)
@@ -198,23 +234,40 @@ class PhotoRenderer(AvatarRenderer):
         """Backward displacement (image pixels, N×2) of face-frame points under the chains."""
         r = self.rig
         us = self._corner_inverse(u, taper, corner)
-        # Vertical chain inverse at column us.
-        fi = np.clip((us - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
+        # Vertical chain inverse at column us: the knots interpolated between two table
+        # columns, the segment holding v found by counting knots above it, then only that
+        # segment's ends read (no N×K temporaries but the one needed for the search).
+        n_col, n_k = tab.shape
+        fi = np.clip((us - r.u_tab0) * (1.0 / r.u_tab_step), 0, n_col - 1.001)
         i = fi.astype(np.int32)
-        f = (fi - i)[:, None].astype(np.float32)
-        P = pos[i] * (1 - f) + pos[i + 1] * f
-        Pp = tab[i] * (1 - f) + tab[i + 1] * f
-        k = np.clip((Pp <= v[:, None]).sum(1) - 1, 0, pos.shape[1] - 2)
-        lo = np.take_along_axis(Pp, k[:, None], 1)[:, 0]
-        hi = np.take_along_axis(Pp, k[:, None] + 1, 1)[:, 0]
-        slo = np.take_along_axis(P, k[:, None], 1)[:, 0]
-        shi = np.take_along_axis(P, k[:, None] + 1, 1)[:, 0]
+        f = (fi - i).astype(np.float32)
+        fc = f[:, None]
+        Pp = tab[i]
+        Pp *= 1 - fc
+        Pp += tab[i + 1] * fc
+        k = np.count_nonzero(Pp <= v[:, None], axis=1)
+        k -= 1
+        np.clip(k, 0, n_k - 2, out=k)
+        rows = np.arange(len(v), dtype=np.int32) * n_k + k
+        flat = Pp.reshape(-1)
+        lo, hi = flat[rows], flat[rows + 1]
+        pflat = pos.reshape(-1)
+        j0 = i * n_k + k
+        j1 = j0 + n_k
+        g = 1 - f
+        slo = pflat[j0] * g + pflat[j1] * f
+        shi = pflat[j0 + 1] * g + pflat[j1 + 1] * f
         den = hi - lo
-        frac = np.where(den > 1e-4, (v - lo) / np.where(den > 1e-4, den, 1), 0.0)
-        vs = np.where(v < Pp[:, 0], v, np.where(v >= Pp[:, -1], v, slo + frac * (shi - slo)))
-        du, dv = us - u, vs - v
+        ok = den > 1e-4
+        frac = np.where(ok, (v - lo) / np.where(ok, den, 1), 0.0)
+        inside = (v >= Pp[:, 0]) & (v < Pp[:, -1])
+        dv = np.where(inside, slo + frac * (shi - slo) - v, 0.0)
+        du = us - u
         ax, vx = r.frame.u_axis, r.frame.v_axis
-        return np.stack([du * ax[0] + dv * vx[0], du * ax[1] + dv * vx[1]], -1)
+        out = np.empty((len(u), 2), np.float32)
+        out[:, 0] = du * ax[0] + dv * vx[0]
+        out[:, 1] = du * ax[1] + dv * vx[1]
+        return out
 
     def _face_forward(self, tab: np.ndarray, corner: float, idx: np.ndarray) -> np.ndarray:
         """Where landmarks `idx` (lying on the lip knots) go under the face chains (image px)."""
@@ -379,8 +432,11 @@ class PhotoRenderer(AvatarRenderer):
         moved = self._forward_body(grid, anchors)
         head = moved[0] - r.frame.origin
         # The face layer rides on the head: place it where the mouth has moved to.
-        fd = self._face_layer(tab, corner, chain)
+        fd, fd_max = self._face_layer(tab, corner, chain)
         self._paste(dense, fd, r.face_grid.box, head)
+        # No pixel moves farther than the body and the face displacements together (the lids
+        # stay inside their boxes, which the spans always hold).
+        reach = float(np.abs(grid).max()) * 1.4143 + fd_max + 2.0
         mapxy = dense
         cv2.add(mapxy, r.identity, dst=mapxy)
         blink = min(max(params.blink + 0.12 * max(params.smile, 0.0), 0.0), 1.0)
@@ -393,15 +449,21 @@ class PhotoRenderer(AvatarRenderer):
                     eyes.append((eye, *done))
         frame = self._plate.copy()
         ys, xs = self._roi_slices
-        person = cv2.remap(
-            self._person, mapxy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        spans = self._spans(reach)
+        person = np.empty((*mapxy.shape[:2], 4), np.uint8)
+        for sx0, sy0, sx1, sy1 in spans:
+            cv2.remap(
+                self._person, mapxy[sy0:sy1, sx0:sx1], None, cv2.INTER_LINEAR,
+                dst=person[sy0:sy1, sx0:sx1], borderMode=cv2.BORDER_REPLICATE,
+            )  # fmt: skip
         for eye, box, before, lid in eyes:
             if blink > 0.2:
                 self._supersampled_eye(person, eye, box, before, blink, params)
             if lid is not None:
                 _paint_lid(person, *box, *lid)
-        _over(frame[ys, xs], person)
+        roi = frame[ys, xs]
+        for sx0, sy0, sx1, sy1 in spans:
+            _over(roi[sy0:sy1, sx0:sx1], person[sy0:sy1, sx0:sx1])
         if self._remove_background:
             frame = _straight(frame)
         n = len(r.inner_upper)
@@ -441,13 +503,16 @@ class PhotoRenderer(AvatarRenderer):
         )
         person[y0:y1, x0:x1] = cv2.resize(patch, (w, h), interpolation=cv2.INTER_AREA)
 
-    def _face_layer(self, tab: np.ndarray, corner: float, chain: np.ndarray) -> np.ndarray:
-        """Face displacement over the face box (coarse grid, fine grid at the mouth). The last
-        one is kept: while nobody speaks the face is the same from frame to frame."""
+    def _face_layer(
+        self, tab: np.ndarray, corner: float, chain: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """Face displacement over the face box (coarse grid, fine grid at the mouth) and a bound
+        on its length. The last one is kept: while nobody speaks the face is the same from
+        frame to frame."""
         key = (chain.tobytes(), corner)
         cached = self._face_cache
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1], cached[2]
         r = self.rig
         fd = self._face_grid(r.face_grid, tab, corner, chain)
         md = self._face_grid(r.mouth_grid, tab, corner, chain)
@@ -459,8 +524,9 @@ class PhotoRenderer(AvatarRenderer):
             fd[ay0 - fy0 : ay1 - fy0, ax0 - fx0 : ax1 - fx0] = md[
                 ay0 - my0 : ay1 - my0, ax0 - mx0 : ax1 - mx0
             ]
-        self._face_cache = (key, fd)  # one assignment: safe if two threads render at once
-        return fd
+        fd_max = float(np.abs(fd).max()) * 1.4143
+        self._face_cache = (key, fd, fd_max)  # one assignment: safe if two threads render
+        return fd, fd_max
 
     def _paste(self, dense: np.ndarray, fd: np.ndarray, box: tuple, shift: np.ndarray) -> None:
         r = self.rig
@@ -520,9 +586,10 @@ def _premultiplied(rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _over(dst: np.ndarray, src_pm: np.ndarray) -> None:
     """dst (straight, opaque or transparent plate) = premultiplied src over dst, in place."""
-    inv = 255 - src_pm[..., 3]
+    inv = cv2.bitwise_not(cv2.extractChannel(src_pm, 3))
     inv4 = cv2.merge([inv, inv, inv, inv])
-    dst[...] = cv2.add(src_pm, cv2.multiply(dst, inv4, scale=1.0 / 255.0))
+    cv2.multiply(dst, inv4, dst=dst, scale=1.0 / 255.0)
+    cv2.add(dst, src_pm, dst=dst)
 
 
 def _straight(rgba_pm: np.ndarray) -> np.ndarray:
