@@ -62,6 +62,14 @@ class PhotoRenderer(AvatarRenderer):
         x0, y0, x1, y1 = rig.roi
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
         self._strip_reach = self._build_strips()
+        self._by_v: dict[int, tuple[np.ndarray, ...]] = {}
+        for grid in (rig.face_grid, rig.mouth_grid):
+            order = np.argsort(grid.uv[:, 1], kind="stable")
+            uv = grid.uv[order]
+            self._by_v[id(grid)] = (
+                order, np.ascontiguousarray(uv[:, 0]), np.ascontiguousarray(uv[:, 1]),
+                np.ascontiguousarray(grid.h_taper[order]),
+            )  # fmt: skip
 
     def _build_strips(self) -> np.ndarray:
         """Per band of STRIP rows of the ROI, each column's distance to the nearest pixel of
@@ -158,8 +166,7 @@ class PhotoRenderer(AvatarRenderer):
         pixels of its box."""
         r = self.rig
         pos = self._closing_pos(grid, chain)
-        d = self._inverse(grid.uv[:, 0], grid.uv[:, 1], grid.h_taper, tab, corner, pos)
-        d = d.reshape(*grid.shape, 2).astype(np.float32)
+        d = self._inverse_moving(grid, tab, corner, pos).reshape(*grid.shape, 2)
         c = grid.cell
         if c > 1:
             d = cv2.resize(d, None, fx=c, fy=c, interpolation=cv2.INTER_LINEAR)
@@ -168,6 +175,29 @@ class PhotoRenderer(AvatarRenderer):
         if c > 1 and grid is r.mouth_grid:
             d = np.ascontiguousarray(d)
             self._exact_seam(d, tab, corner, pos, c)
+        return d
+
+    def _inverse_moving(
+        self, grid: WarpGrid, tab: np.ndarray, corner: float, pos: np.ndarray
+    ) -> np.ndarray:
+        """`_inverse` at a grid's points, evaluated only on the band of rows the moving knots
+        (and the mouth corners) reach: elsewhere nothing moves. The points are kept sorted by
+        v, so the band is one slice."""
+        order, u, v, taper = self._by_v[id(grid)]
+        moved = np.flatnonzero(np.any(tab != pos, axis=0))
+        k_last = tab.shape[1] - 1
+        if len(moved):
+            j0, j1 = int(moved[0]), int(moved[-1])
+            lo = float(tab[:, j0 - 1].min()) - 1.0 if j0 > 0 else -np.inf
+            hi = float(tab[:, j1 + 1].max()) + 1.0 if j1 < k_last else np.inf
+        else:
+            lo, hi = np.inf, -np.inf
+        if corner != 0.0:  # the corners' chain acts on the mouth's rows
+            lo, hi = min(lo, self.rig.h_rows[0] - 1.0), max(hi, self.rig.h_rows[3] + 1.0)
+        a, b = int(np.searchsorted(v, lo)), int(np.searchsorted(v, hi, side="right"))
+        d = np.zeros((len(v), 2), np.float32)
+        if b > a:
+            d[order[a:b]] = self._inverse(u[a:b], v[a:b], taper[a:b], tab, corner, pos)
         return d
 
     def _closing_pos(self, grid: WarpGrid, chain: np.ndarray) -> np.ndarray:
@@ -238,29 +268,33 @@ class PhotoRenderer(AvatarRenderer):
         # columns, the segment holding v found by counting knots above it, then only that
         # segment's ends read (no N×K temporaries but the one needed for the search).
         n_col, n_k = tab.shape
+        n = len(v)
         fi = np.clip((us - r.u_tab0) * (1.0 / r.u_tab_step), 0, n_col - 1.001)
         i = fi.astype(np.int32)
         f = (fi - i).astype(np.float32)
-        fc = f[:, None]
-        Pp = tab[i]
-        Pp *= 1 - fc
-        Pp += tab[i + 1] * fc
-        k = np.count_nonzero(Pp <= v[:, None], axis=1)
+        # Knots × points (np.take along the table's columns is much faster than indexing).
+        tab_t = np.ascontiguousarray(tab.T)
+        pp = np.take(tab_t, i, axis=1)
+        step = np.take(tab_t, i + 1, axis=1)
+        step -= pp
+        step *= f
+        pp += step
+        k = (pp <= v).sum(0, dtype=np.int32)
         k -= 1
         np.clip(k, 0, n_k - 2, out=k)
-        rows = np.arange(len(v), dtype=np.int32) * n_k + k
-        flat = Pp.reshape(-1)
-        lo, hi = flat[rows], flat[rows + 1]
+        at = k * n + np.arange(n, dtype=np.int32)
+        flat = pp.reshape(-1)
+        lo, hi = np.take(flat, at), np.take(flat, at + n)
         pflat = pos.reshape(-1)
         j0 = i * n_k + k
         j1 = j0 + n_k
         g = 1 - f
-        slo = pflat[j0] * g + pflat[j1] * f
-        shi = pflat[j0 + 1] * g + pflat[j1 + 1] * f
+        slo = np.take(pflat, j0) * g + np.take(pflat, j1) * f
+        shi = np.take(pflat, j0 + 1) * g + np.take(pflat, j1 + 1) * f
         den = hi - lo
         ok = den > 1e-4
         frac = np.where(ok, (v - lo) / np.where(ok, den, 1), 0.0)
-        inside = (v >= Pp[:, 0]) & (v < Pp[:, -1])
+        inside = (v >= pp[0]) & (v < pp[-1])
         dv = np.where(inside, slo + frac * (shi - slo) - v, 0.0)
         du = us - u
         ax, vx = r.frame.u_axis, r.frame.v_axis
