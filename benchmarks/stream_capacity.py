@@ -31,6 +31,10 @@ Per step and stream:
   lip-sync, HTTP; "media workers": DH_MEDIA_WORKERS), and by the viewers (this process),
   reported apart.
 
+The server renders in worker processes (DH_RENDER_PROCESSES=auto: one per core) unless
+--server-env DH_RENDER_PROCESSES=0 asks for threads; the final JSON names the server's settings
+("server_env").
+
 A step passes when every stream has < 1 % missing video frames and ≥ 49.5 audio frames/s.
 Prints progress to stderr and a final JSON line
 {"streams": largest passing count, "cpu_per_stream": server cores per stream at that count (in
@@ -534,6 +538,9 @@ def main() -> None:
         "DH_ICE_HOST_ADDRESSES": "127.0.0.1",
         "DH_MAX_LIVE_TASKS": str(args.max_streams),
         "DH_MEDIA_WORKERS": str(args.media_workers),
+        # Renderers hold the GIL: in threads, the renderers, the event loop and the encoders'
+        # Python share one core, and frames drop at 5 streams with half the CPU idle.
+        "DH_RENDER_PROCESSES": "auto",
     }
     env.update(kv.split("=", 1) for kv in args.server_env)
     with (
@@ -543,6 +550,7 @@ def main() -> None:
     ):
         pid = srv.proc.pid if srv.proc else None
         result = asyncio.run(run(args, srv.client, pid, f"{files.url}/{SPEECH.name}"))
+    result["server_env"] = {k: v for k, v in env.items() if k != "DH_ICE_HOST_ADDRESSES"}
     print(json.dumps(result))
 
 
