@@ -61,7 +61,8 @@ class PhotoRenderer(AvatarRenderer):
         self._face_cache: tuple[tuple[bytes, float], np.ndarray, float] | None = None
         x0, y0, x1, y1 = rig.roi
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
-        self._strip_reach = self._build_strips()
+        self._strip_reach, self._strip_inner, self._eye_inner = self._build_strips()
+        self._layouts: dict[int, tuple[list, list, bool]] = {}
         self._by_v: dict[int, tuple[np.ndarray, ...]] = {}
         for grid in (rig.face_grid, rig.mouth_grid):
             order = np.argsort(grid.uv[:, 1], kind="stable")
@@ -71,39 +72,76 @@ class PhotoRenderer(AvatarRenderer):
                 np.ascontiguousarray(grid.h_taper[order]),
             )  # fmt: skip
 
-    def _build_strips(self) -> np.ndarray:
+    def _build_strips(self) -> tuple[np.ndarray, np.ndarray, float]:
         """Per band of STRIP rows of the ROI, each column's distance to the nearest pixel of
-        the person layer. A pixel farther from the person than the map moves it reads only
-        transparent pixels, so the frame there is the plate: remap and blend only the span
-        of each band the person can reach this frame."""
+        the person layer, and (inside) to the nearest pixel that is not opaque person. A pixel
+        farther from the person than the map moves it reads only transparent pixels, so the
+        frame there is the plate; one deeper inside than that reads only opaque person, so the
+        frame there is the person, remapped straight into it. Only the rest is blended."""
         r = self.rig
         x0, y0, x1, y1 = r.roi
-        empty = (self._person[..., 3] == 0).astype(np.uint8)
+        alpha = self._person[..., 3]
+        empty = (alpha == 0).astype(np.uint8)
         dist = cv2.distanceTransform(empty, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y0:y1, x0:x1]
+        full = (alpha == 255).astype(np.uint8)
+        inner = cv2.distanceTransform(full, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y0:y1, x0:x1]
+        eye_inner = np.inf
         # The lids redo the eye boxes from the picture: keep them inside the spans.
         for eye in r.eyes:
             bx0, by0, bx1, by1 = eye.box
-            dist[max(by0 - y0, 0) : max(by1 - y0, 0), max(bx0 - x0, 0) : max(bx1 - x0, 0)] = 0
+            ey = slice(max(by0 - y0, 0), max(by1 - y0, 0))
+            ex = slice(max(bx0 - x0, 0), max(bx1 - x0, 0))
+            dist[ey, ex] = 0
+            if inner[ey, ex].size:
+                eye_inner = min(eye_inner, float(inner[ey, ex].min()))
         h = y1 - y0
         n = -(-h // STRIP)
-        pad = np.full((n * STRIP, x1 - x0), np.inf, np.float32)
-        pad[:h] = dist
-        return pad.reshape(n, STRIP, -1).min(1)
+        out = []
+        for d, fill, red in ((dist, np.inf, np.min), (inner, 0.0, np.min)):
+            pad = np.full((n * STRIP, x1 - x0), fill, np.float32)
+            pad[:h] = d
+            out.append(red(pad.reshape(n, STRIP, -1), axis=1))
+        return out[0], out[1], eye_inner
 
-    def _spans(self, reach: float) -> list[tuple[int, int, int, int]]:
-        """(x0, y0, x1, y1) in ROI pixels of the bands' parts within `reach` of the person."""
+    def _layout(self, reach: float) -> tuple[list, list, bool]:
+        """For a bound on how far pixels move: the ROI rectangles to remap and blend over the
+        plate, those to remap straight into the frame, and whether the eyes lie in the latter
+        (then the lids are redone in the frame). Cached by the bound rounded up."""
+        key = int(np.ceil(reach))
+        cached = self._layouts.get(key)
+        if cached is not None:
+            return cached
+        reach = float(key)
+        r = self.rig
         near = self._strip_reach <= reach
-        rows = np.flatnonzero(near.any(1))
-        if not len(rows):
-            return []
-        w = near.shape[1]
-        first = np.argmax(near[rows], 1)
-        last = w - np.argmax(near[rows, ::-1], 1)
-        h = self.rig.roi[3] - self.rig.roi[1]
-        return [
-            (int(a), int(k) * STRIP, int(b), min((int(k) + 1) * STRIP, h))
-            for k, a, b in zip(rows, first, last, strict=True)
-        ]
+        deep = self._strip_inner > reach + 1.5
+        h = r.roi[3] - r.roi[1]
+        # The lids are redone in the blended layer: the eye boxes, shifted by up to `reach`
+        # with the head, stay out of the straight parts.
+        eyes_direct = False
+        m = int(np.ceil(reach)) + 2
+        for eye in r.eyes:
+            bx0, by0, bx1, by1 = eye.box
+            k0 = max((by0 - r.roi[1] - m) // STRIP, 0)
+            k1 = max((by1 - r.roi[1] + m) // STRIP + 1, 0)
+            deep[k0:k1, max(bx0 - r.roi[0] - m, 0) : max(bx1 - r.roi[0] + m, 0)] = False
+        blend: list[tuple[int, int, int, int]] = []
+        direct: list[tuple[int, int, int, int]] = []
+        for k in np.flatnonzero(near.any(1)):
+            cols = np.flatnonzero(near[k])
+            x0, x1 = int(cols[0]), int(cols[-1]) + 1
+            y0, y1 = int(k) * STRIP, min((int(k) + 1) * STRIP, h)
+            run = _longest_run(deep[k, x0:x1])
+            if run is None or run[1] - run[0] < 16:
+                blend.append((x0, y0, x1, y1))
+                continue
+            a, b = x0 + run[0], x0 + run[1]
+            direct.append((a, y0, b, y1))
+            blend += [(p, y0, q, y1) for p, q in ((x0, a), (b, x1)) if q > p]
+        out = (blend, direct, eyes_direct)
+        if len(self._layouts) < 512:
+            self._layouts[key] = out
+        return out
 
     def action_names(self) -> list[str]:
         return list(self._actions)
@@ -483,20 +521,23 @@ class PhotoRenderer(AvatarRenderer):
                     eyes.append((eye, *done))
         frame = self._plate.copy()
         ys, xs = self._roi_slices
-        spans = self._spans(reach)
+        blend, direct, eyes_direct = self._layout(reach)
+        roi = frame[ys, xs]
         person = np.empty((*mapxy.shape[:2], 4), np.uint8)
-        for sx0, sy0, sx1, sy1 in spans:
-            cv2.remap(
-                self._person, mapxy[sy0:sy1, sx0:sx1], None, cv2.INTER_LINEAR,
-                dst=person[sy0:sy1, sx0:sx1], borderMode=cv2.BORDER_REPLICATE,
-            )  # fmt: skip
+        for dst, rects in ((person, blend), (roi, direct)):
+            for sx0, sy0, sx1, sy1 in rects:
+                cv2.remap(
+                    self._person, mapxy[sy0:sy1, sx0:sx1], None, cv2.INTER_LINEAR,
+                    dst=dst[sy0:sy1, sx0:sx1], borderMode=cv2.BORDER_REPLICATE,
+                )  # fmt: skip
+        # Where the eye boxes read only opaque person the frame there is the person itself.
+        layer = roi if eyes_direct else person
         for eye, box, before, lid in eyes:
             if blink > 0.2:
-                self._supersampled_eye(person, eye, box, before, blink, params)
+                self._supersampled_eye(layer, eye, box, before, blink, params)
             if lid is not None:
-                _paint_lid(person, *box, *lid)
-        roi = frame[ys, xs]
-        for sx0, sy0, sx1, sy1 in spans:
+                _paint_lid(layer, *box, *lid)
+        for sx0, sy0, sx1, sy1 in blend:
             _over(roi[sy0:sy1, sx0:sx1], person[sy0:sy1, sx0:sx1])
         if self._remove_background:
             frame = _straight(frame)
@@ -574,6 +615,16 @@ class PhotoRenderer(AvatarRenderer):
         dense[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] += fd[
             y0 - sy - fy0 : y1 - sy - fy0, x0 - sx - fx0 : x1 - sx - fx0
         ]
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
+    """[start, end) of the longest run of True in a 1-D mask, or None."""
+    if not mask.any():
+        return None
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    k = int(np.argmax(ends - starts))
+    return int(starts[k]), int(ends[k])
 
 
 def _paint_lid(
