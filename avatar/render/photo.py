@@ -63,6 +63,8 @@ class PhotoRenderer(AvatarRenderer):
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
         self._strip_reach, self._strip_inner, self._eye_inner = self._build_strips()
         self._layouts: dict[int, tuple[list, list, bool]] = {}
+        self._lip_knots = self._build_lip_knots()
+        self._eye_anchors = np.stack([rig.frame.origin, rig.eyes[0].origin, rig.eyes[1].origin])
         self._by_v: dict[int, tuple[np.ndarray, ...]] = {}
         for grid in (rig.face_grid, rig.mouth_grid):
             order = np.argsort(grid.uv[:, 1], kind="stable")
@@ -341,18 +343,13 @@ class PhotoRenderer(AvatarRenderer):
         out[:, 1] = du * ax[1] + dv * vx[1]
         return out
 
-    def _face_forward(self, tab: np.ndarray, corner: float, idx: np.ndarray) -> np.ndarray:
-        """Where landmarks `idx` (lying on the lip knots) go under the face chains (image px)."""
+    def _face_forward(self, tab: np.ndarray, corner: float) -> np.ndarray:
+        """Where the inner-lip landmarks (lying on the lip knots) go under the face chains
+        (image px)."""
         r = self.rig
-        uv = r.uv[idx]
-        u = uv[:, 0]
-        k = np.where(np.isin(idx, r.inner_upper), r.K_UL, r.K_LL)
-        fi = np.clip((u - r.u_tab0) / r.u_tab_step, 0, len(tab) - 1.001)
-        i = fi.astype(np.int32)
-        f = fi - i
+        u, v, i, f, k, d_src = self._lip_knots
         d_now = tab[i, k] * (1 - f) + tab[i + 1, k] * f
-        d_src = r.chain_pos[i, k] * (1 - f) + r.chain_pos[i + 1, k] * f
-        v2 = uv[:, 1] + (d_now - d_src)
+        v2 = v + (d_now - d_src)
         if corner != 0.0:
             e_neg, e_pos, wo = r.h_knots
             edge = np.where(u < 0, e_neg, e_pos)
@@ -363,6 +360,20 @@ class PhotoRenderer(AvatarRenderer):
             )
             u = np.sign(u) * a2
         return r.frame.to_image(np.stack([u, v2], -1))
+
+    def _build_lip_knots(self) -> tuple[np.ndarray, ...]:
+        """Per inner-lip landmark: u, v, its knot table column and fraction, its knot, and the
+        knot's source position (all fixed per avatar)."""
+        r = self.rig
+        idx = np.concatenate([r.inner_upper, r.inner_lower])
+        uv = r.uv[idx]
+        u = uv[:, 0]
+        k = np.where(np.isin(idx, r.inner_upper), r.K_UL, r.K_LL)
+        fi = np.clip((u - r.u_tab0) / r.u_tab_step, 0, len(r.chain_pos) - 1.001)
+        i = fi.astype(np.int32)
+        f = fi - i
+        d_src = r.chain_pos[i, k] * (1 - f) + r.chain_pos[i + 1, k] * f
+        return u, uv[:, 1], i, f, k, d_src
 
     # --- body helpers --------------------------------------------------------------------------
 
@@ -496,10 +507,8 @@ class PhotoRenderer(AvatarRenderer):
         dense = dense[: y1 - y0, : x1 - x0]
         tab = self._chain_table(chain)
         # Where the mouth, the eyes and the inner lips go: one fixed-point solve for all.
-        idx = np.concatenate([r.inner_upper, r.inner_lower])
         anchors = np.concatenate(
-            [r.frame.origin[None], r.eyes[0].origin[None], r.eyes[1].origin[None],
-             self._face_forward(tab, corner, idx), r.lip_line]
+            [self._eye_anchors, self._face_forward(tab, corner), r.lip_line]
         )  # fmt: skip
         moved = self._forward_body(grid, anchors)
         head = moved[0] - r.frame.origin
