@@ -68,6 +68,8 @@ class PhotoRenderer(AvatarRenderer):
         self._by_v: dict[int, tuple[np.ndarray, ...]] = {}
         for grid in (rig.face_grid, rig.mouth_grid):
             order = np.argsort(grid.uv[:, 1], kind="stable")
+            if grid is rig.face_grid:
+                order = order[~self._under_mouth(grid)[order]]
             uv = grid.uv[order]
             self._by_v[id(grid)] = (
                 order, np.ascontiguousarray(uv[:, 0]), np.ascontiguousarray(uv[:, 1]),
@@ -217,6 +219,21 @@ class PhotoRenderer(AvatarRenderer):
             self._exact_seam(d, tab, corner, pos, c)
         return d
 
+    def _under_mouth(self, grid: WarpGrid) -> np.ndarray:
+        """Points of the face grid that reach (by the upsampling) only pixels the mouth grid
+        replaces: they need not be evaluated."""
+        fx0, fy0, fx1, fy1 = grid.box
+        mx0, my0, mx1, my1 = self.rig.mouth_grid.box
+        ax0, ay0, ax1, ay1 = max(mx0, fx0), max(my0, fy0), min(mx1, fx1), min(my1, fy1)
+        c = grid.cell
+        gh, gw = grid.shape
+        # A point at pixel p (its cell's centre) weighs on the pixels within a cell of it.
+        px = fx0 + np.arange(gw) * c + (c - 1) / 2
+        py = fy0 + np.arange(gh) * c + (c - 1) / 2
+        in_x = (px - c - 1 >= ax0) & (px + c + 1 <= ax1 - 1)
+        in_y = (py - c - 1 >= ay0) & (py + c + 1 <= ay1 - 1)
+        return (in_y[:, None] & in_x[None, :]).reshape(-1)
+
     def _inverse_moving(
         self, grid: WarpGrid, tab: np.ndarray, corner: float, pos: np.ndarray
     ) -> np.ndarray:
@@ -235,7 +252,7 @@ class PhotoRenderer(AvatarRenderer):
         if corner != 0.0:  # the corners' chain acts on the mouth's rows
             lo, hi = min(lo, self.rig.h_rows[0] - 1.0), max(hi, self.rig.h_rows[3] + 1.0)
         a, b = int(np.searchsorted(v, lo)), int(np.searchsorted(v, hi, side="right"))
-        d = np.zeros((len(v), 2), np.float32)
+        d = np.zeros((len(grid.uv), 2), np.float32)
         if b > a:
             d[order[a:b]] = self._inverse(u[a:b], v[a:b], taper[a:b], tab, corner, pos)
         return d
@@ -439,6 +456,10 @@ class PhotoRenderer(AvatarRenderer):
         top = np.interp(u, eye.u_tab, eye.top_tab)
         bot = np.interp(u, eye.u_tab, eye.bot_tab)
         gap = bot - top
+        if blink <= 0.0:
+            # Open eyes (a gaze shift only): the lids stay, only the iris slides.
+            self._gaze(sub, eye, u, v, top, np.maximum(bot, top), gap, gx, gy)
+            return None
         # The lid edge comes down by a smooth profile that reaches a little past the corners,
         # so the closed lash line bends down there instead of ending in a hook.
         reach = 1.05 * eye.half_width
@@ -494,6 +515,21 @@ class PhotoRenderer(AvatarRenderer):
         )
         above = max(2, int(round(0.15 * eye.gap_max)))
         return cover.astype(np.float32), (shade / 0.93).astype(np.float32), above
+
+    def _gaze(
+        self, sub: np.ndarray, eye: EyeModel, u: np.ndarray, v: np.ndarray, tp: np.ndarray,
+        bp: np.ndarray, gap: np.ndarray, gx: float, gy: float,
+    ) -> None:  # fmt: skip
+        """The gaze part of `_lid_warp` with the lids where they are (in place)."""
+        inside = (v > tp) & (v < bp)
+        rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
+        us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
+        vs = v
+        if gy != 0.0:
+            edge = np.clip(np.minimum(v - tp, bp - v) / (0.25 * eye.gap_max + 1e-3), 0, 1)
+            vs = np.where(inside, v - gy * 0.18 * eye.gap_max * rel * edge, v)
+        sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
+        sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
 
     # --- the frame -----------------------------------------------------------------------------
 
