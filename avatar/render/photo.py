@@ -247,6 +247,10 @@ class PhotoRenderer(AvatarRenderer):
             j0, j1 = int(moved[0]), int(moved[-1])
             lo = float(tab[:, j0 - 1].min()) - 1.0 if j0 > 0 else -np.inf
             hi = float(tab[:, j1 + 1].max()) + 1.0 if j1 < k_last else np.inf
+            # Only the segments next to a moving knot move: search those knots alone (a
+            # point beyond them reads as outside the chain, unmoved, as it is).
+            k0, k1 = max(j0 - 1, 0), min(j1 + 1, k_last) + 1
+            tab, pos = tab[:, k0:k1], np.ascontiguousarray(pos[:, k0:k1])
         else:
             lo, hi = np.inf, -np.inf
         if corner != 0.0:  # the corners' chain acts on the mouth's rows
