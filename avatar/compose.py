@@ -157,9 +157,24 @@ class Compositor:
         self._front = front
         self._opaque_back = bool(back[..., 3].min() == 255)
         self._clip = _visible(self.avatar_layout, w, h)
+        lay = self.avatar_layout
+        # The avatar at the canvas's own size, covering it, nothing in front: an opaque frame
+        # is the output as it is (a stream's usual case).
+        self._whole = (
+            not self._front_boxes
+            and (lay.left, lay.top, lay.width, lay.height) == (0, 0, w, h)
+            and tuple(avatar_size) == (w, h)
+        )
 
     def compose(self, avatar_rgba: np.ndarray) -> np.ndarray:
         """Output H×W×4 RGBA (straight alpha) with the avatar frame placed by its layout."""
+        if (
+            self._whole
+            and avatar_rgba.shape == (self.scene.height, self.scene.width, 4)
+            and avatar_rgba.flags.c_contiguous
+            and cv2.minMaxLoc(cv2.extractChannel(avatar_rgba, 3))[0] == 255
+        ):
+            return avatar_rgba.copy()
         out = self._back.copy()
         if self._clip is not None:
             x0, y0, x1, y1, ox, oy = self._clip
