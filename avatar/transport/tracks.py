@@ -13,34 +13,25 @@ the session.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from avatar.transport.feed import ReaderFeed
 from avatar.transport.video import EncodedFrame, EncodedVideoFeed
 
 T = TypeVar("T")
 
 
-class _Feed(Generic[T]):
+class _Feed(ReaderFeed[T]):
     """A bounded FIFO with one awaiting reader, used on the event loop only.
 
     Until the reader's first pull only the newest item is kept: a viewer whose connection takes
     a second to come up must start at "now", not a second behind for the rest of the session.
+    `dropped` counts items dropped because the reader was slow (not the pre-start ones).
     """
-
-    def __init__(self, maxlen: int) -> None:
-        self._items: deque[T] = deque()
-        self._maxlen = maxlen
-        self._waiter: asyncio.Future[None] | None = None
-        self.started = False
-        self.closed = False
-        self.dropped = 0  # items dropped because the reader was slow (not the pre-start ones)
-        self.delivered = 0
 
     def put(self, item: T) -> None:
         if self.closed:
@@ -51,29 +42,7 @@ class _Feed(Generic[T]):
             self._items.popleft()
             self.dropped += 1
         self._items.append(item)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def close(self) -> None:
-        self.closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    async def get(self) -> T:
-        self.started = True
-        while not self._items:
-            if self.closed:
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        self.delivered += 1
-        return self._items.popleft()
+        self._wake()
 
 
 class TaskVideoTrack(MediaStreamTrack):

@@ -31,7 +31,6 @@ import logging
 import os
 import random
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,10 +39,10 @@ from typing import Any
 import av
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.mediastreams import MediaStreamError
 
 from avatar.stream.render_host import name_thread
 from avatar.transport.encode import to_yuv420p
+from avatar.transport.feed import ReaderFeed
 from avatar.types import VideoFrame
 
 log = logging.getLogger(__name__)
@@ -277,7 +276,7 @@ class PayloadPacker:
         self._shared.set_wish(self._key, None)
 
 
-class EncodedVideoFeed:
+class EncodedVideoFeed(ReaderFeed[EncodedFrame]):
     """A viewer's queue of encoded frames (on the event loop, one awaiting reader).
 
     Nothing is kept before the first pull; from then on the viewer starts at a keyframe (asked
@@ -286,15 +285,9 @@ class EncodedVideoFeed:
     one would not decode."""
 
     def __init__(self, maxlen: int, request_keyframe: Callable[[bool], None]) -> None:
-        self._items: deque[EncodedFrame] = deque()
-        self._maxlen = maxlen
+        super().__init__(maxlen)
         self._request_keyframe = request_keyframe
-        self._waiter: asyncio.Future[None] | None = None
         self._need_key = True
-        self.started = False
-        self.closed = False
-        self.dropped = 0
-        self.delivered = 0
 
     def put(self, frame: EncodedFrame) -> None:
         if self.closed or not self.started:
@@ -311,32 +304,14 @@ class EncodedVideoFeed:
             self._request_keyframe(False)
             return
         self._items.append(frame)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._wake()
 
     def keyframe_wanted(self) -> None:
         """The viewer lost a picture (PLI/FIR): ask for a keyframe."""
         self._request_keyframe(False)
 
-    def close(self) -> None:
-        self.closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
     async def get(self) -> EncodedFrame:
         if not self.started:
             self.started = True
             self._request_keyframe(True)  # a new decoder: H.264 needs its parameter sets
-        while not self._items:
-            if self.closed:
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        self.delivered += 1
-        return self._items.popleft()
+        return await super().get()
