@@ -29,8 +29,8 @@ from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
 AUDIO_MOUTH_DELAY_S = 0.02
 DEFAULT_AHEAD_MS = 40  # model context beyond the frame centre: 38 ms of added delay at 25 fps
 # (80 ms scores r 0.229 vs 0.203 on the shared videos but delays live drives by 78 ms; README)
-_LO = np.array([0.0, -1.0, 0.0, 0.0])
-_HI = np.array([1.0, 1.0, 1.0, 1.0])
+MOUTH_LO = np.array([0.0, -1.0, 0.0, 0.0])
+MOUTH_HI = np.array([1.0, 1.0, 1.0, 1.0])
 
 
 class PhoneticMouthTracker(MouthTracker):
@@ -119,7 +119,9 @@ class PhoneticMouthTracker(MouthTracker):
                 m = self._from_audio(t)
             # bounded change per frame: no jumps, whichever path made the target
             m = np.clip(
-                self._prev + np.clip(m - self._prev, -self.max_step, self.max_step), _LO, _HI
+                self._prev + np.clip(m - self._prev, -self.max_step, self.max_step),
+                MOUTH_LO,
+                MOUTH_HI,
             )
             out.append(MouthShape.from_array(m))
             self._prev = m

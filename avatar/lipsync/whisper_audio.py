@@ -159,26 +159,26 @@ class WhisperMouthTracker(MouthTracker):
     def flush(self) -> list[MouthShape]:
         pcm = np.concatenate(self._pcm) if self._pcm else np.zeros(0, np.int16)
         self._pcm = []
-        inner = self.inner.push_audio(pcm) + self.inner.flush()
-        if self._phonemes or not len(inner):
+        if self._phonemes:  # a text drive: the viseme track knows better than any acoustics
             self._phonemes = False
-            return inner
+            return self.inner.push_audio(pcm) + self.inner.flush()
+        n = math.ceil(len(pcm) * self.fps / AUDIO_RATE)  # as many frames as the inner would give
+        if n == 0:
+            return []
         from scipy.ndimage import gaussian_filter1d
 
         from avatar.lipsync.features import features
-        from avatar.lipsync.phonetic import silence_gate
+        from avatar.lipsync.phonetic import MOUTH_HI, MOUTH_LO, silence_gate
 
-        n = len(inner)
         raw = predict_mouths(pcm, n, self.fps)
         if self.smooth_s > 0:
             raw = gaussian_filter1d(raw, self.smooth_s * self.fps, axis=0, mode="nearest")
         rows = features(pcm)
-        lo, hi = np.array([0.0, -1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0])
         out, prev = [], np.zeros(4)
         for i in range(n):
             k = int(round((i + 0.5) / self.fps * 100))
-            m = np.clip(raw[i], lo, hi) * silence_gate(rows, k)
-            m = np.clip(prev + np.clip(m - prev, -self.max_step, self.max_step), lo, hi)
+            m = np.clip(raw[i], MOUTH_LO, MOUTH_HI) * silence_gate(rows, k)
+            m = np.clip(prev + np.clip(m - prev, -self.max_step, self.max_step), MOUTH_LO, MOUTH_HI)
             out.append(MouthShape.from_array(m))
             prev = m
         return out

@@ -85,24 +85,30 @@ def name_thread(name: str) -> None:
 
 # --- threads ------------------------------------------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def named_pool(name: str) -> ThreadPoolExecutor:
+    """The process's bounded thread pool for `name` (one thread per core, at least two; threads
+    named `dh-<name>` for top -H and the capacity benchmark), made on first use."""
+    with _pools_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(
+                max_workers=max(2, os.cpu_count() or 2),
+                thread_name_prefix=name,
+                initializer=name_thread,
+                initargs=(f"dh-{name}",),
+            )
+        return pool
 
 
 def render_pool() -> ThreadPoolExecutor:
     """The bounded thread pool all stream tasks render in (one per process, made on first use).
 
     OpenCV and NumPy release the GIL in their kernels, so threads use every core."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=max(2, os.cpu_count() or 2),
-                thread_name_prefix="render",
-                initializer=name_thread,
-                initargs=("dh-render",),
-            )
-        return _pool
+    return named_pool("render")
 
 
 class ThreadRenderHost:

@@ -28,9 +28,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-import os
 import random
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ import av
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-from avatar.stream.render_host import name_thread
+from avatar.stream.render_host import named_pool
 from avatar.transport.encode import to_yuv420p
 from avatar.transport.feed import ReaderFeed
 from avatar.types import VideoFrame
@@ -51,22 +49,10 @@ MIN_BITRATE = 100_000
 VP8_CPU_USED = -16  # libvpx realtime speed, its fastest (aiortc: -6)
 X264_PRESET = "veryfast"  # (aiortc: libx264's default, medium)
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
 
 def encode_pool() -> ThreadPoolExecutor:
     """The threads all video encoders of this process run in (one per core)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=max(2, os.cpu_count() or 2),
-                thread_name_prefix="encode",
-                initializer=name_thread,
-                initargs=("dh-encode",),
-            )
-        return _pool
+    return named_pool("encode")
 
 
 @dataclass(frozen=True, slots=True)
