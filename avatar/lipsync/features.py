@@ -105,3 +105,16 @@ def features(pcm: np.ndarray) -> np.ndarray:
     """Offline: all frames of a whole signal (frame k centred on sample k*HOP)."""
     fs = FeatureStream()
     return np.concatenate([fs.push(pcm), fs.flush()])
+
+
+def append_rows(
+    rows: np.ndarray, row0: int, new: np.ndarray, keep_from: int
+) -> tuple[np.ndarray, int]:
+    """A streaming tracker's feature window: (rows, index of rows[0]) after appending `new` and
+    dropping the rows before `keep_from` (in batches of more than 64, so the copy is rare)."""
+    if len(new):
+        rows = np.concatenate([rows, new])
+    cut = keep_from - row0
+    if cut > 64:
+        rows, row0 = rows[cut:], row0 + cut
+    return rows, row0

@@ -18,7 +18,7 @@ import numpy as np
 
 from avatar.lipsync.base import MouthTracker
 from avatar.lipsync.coarticulation import VisemeTrack
-from avatar.lipsync.features import N_FEAT, FeatureStream
+from avatar.lipsync.features import N_FEAT, FeatureStream, append_rows
 from avatar.lipsync.model import MouthMLP, model_path, stack
 from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
 
@@ -100,14 +100,9 @@ class PhoneticMouthTracker(MouthTracker):
         self._prev = np.zeros(4)
 
     def _add_rows(self, rows: np.ndarray) -> None:
-        if len(rows):
-            self._rows = np.concatenate([self._rows, rows])
         # keep only what the context of the next frames can reach
         keep_from = int(round((self._frame + 0.5) / self.fps * 100)) - 2 * self.model.back - 8
-        cut = keep_from - self._row0
-        if cut > 64:
-            self._rows = self._rows[cut:]
-            self._row0 += cut
+        self._rows, self._row0 = append_rows(self._rows, self._row0, rows, keep_from)
 
     def _emit(self, n: int) -> list[MouthShape]:
         out = []

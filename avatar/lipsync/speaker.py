@@ -37,7 +37,14 @@ from typing import Any
 import numpy as np
 
 from avatar.lipsync.base import MouthTracker, make_mouth_tracker
-from avatar.lipsync.features import N_FEAT, N_MELS, WIN, FeatureStream, features
+from avatar.lipsync.features import (
+    N_FEAT,
+    N_MELS,
+    WIN,
+    FeatureStream,
+    append_rows,
+    features,
+)
 from avatar.lipsync.phonetic import PhoneticMouthTracker
 from avatar.types import AUDIO_RATE, MouthShape, PhonemeTiming
 
@@ -447,14 +454,9 @@ class SpeakerMouthTracker(MouthTracker):
         return out
 
     def _add_rows(self, rows: np.ndarray) -> None:
-        if len(rows):
-            self._rows = np.concatenate([self._rows, rows])
         # keep what the context of the next frames can reach
         keep_from = int(round(self._frame / self.fps * 100)) - BACK_MS // 10 - 16
-        cut = keep_from - self._row0
-        if cut > 64:
-            self._rows = self._rows[cut:]
-            self._row0 += cut
+        self._rows, self._row0 = append_rows(self._rows, self._row0, rows, keep_from)
 
     def _emit(self, n: int) -> list[MouthShape]:
         out = []
