@@ -100,6 +100,29 @@ class WebhookReceiver:
         self._httpd.server_close()
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium_args(microphone: str) -> list[str]:
+    """Flags for headless Debian Chromium in page tests: WebRTC on 127.0.0.1 (loopback candidates,
+    no mDNS names), autoplay, and `microphone` (a WAV path, optionally with `%noloop`) as the
+    granted fake microphone; no background traffic off the machine."""
+    return [
+        "--no-sandbox",
+        "--headless=new",
+        "--disable-gpu",
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

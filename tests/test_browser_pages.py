@@ -25,9 +25,17 @@ import pytest
 import soundfile as sf
 
 from tests.fake_llm import FakeLLM
-from tests.support import MEDIA, ROOT, TEST_APP_ID, TEST_SECRET, ServerProcess, free_port
+from tests.support import (
+    CHROMIUM,
+    MEDIA,
+    ROOT,
+    TEST_APP_ID,
+    TEST_SECRET,
+    ServerProcess,
+    chromium_args,
+    free_port,
+)
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "studio-pass-123"
 REPLY = "Nice to meet you. I am happy to talk with you today."
 DESKTOP = {"width": 1280, "height": 800}
@@ -76,20 +84,7 @@ def browser(speech_wav: Path):
     from playwright.sync_api import sync_playwright
 
     # Playwright gives every launch a fresh temporary profile (it refuses --user-data-dir).
-    args = [
-        "--no-sandbox",
-        "--headless=new",
-        "--disable-gpu",
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--autoplay-policy=no-user-gesture-required",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ]
+    args = chromium_args(f"{speech_wav}%noloop")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         yield b

@@ -21,9 +21,8 @@ import pytest
 import soundfile as sf
 
 from tests.fake_llm import FakeLLM
-from tests.support import ServerProcess
+from tests.support import CHROMIUM, ServerProcess, chromium_args
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "layout-pass-123"
 REPLY = "Nice to meet you. I am happy to talk with you today, and I can tell you a lot more."
 DESKTOP = {"width": 1280, "height": 800}
@@ -69,20 +68,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     # A silent microphone: the microphone is on (its button enabled) but no turn starts by voice.
     silence = tmp_path_factory.mktemp("mic") / "silence.wav"
     sf.write(silence, np.zeros(16000 * 120, np.int16), 16000)
-    args = [
-        "--no-sandbox",
-        "--headless=new",
-        "--disable-gpu",
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--autoplay-policy=no-user-gesture-required",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={silence}",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ]
+    args = chromium_args(f"{silence}")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         yield b
