@@ -126,11 +126,15 @@ class Compositor:
         *,
         enlarge: int = cv2.INTER_CUBIC,
         straight_alpha: bool = True,
+        avatar_opaque: bool = False,
     ) -> None:
         """`enlarge`: interpolation of the avatar when it is scaled up (bilinear is cheaper for
         2K files); `straight_alpha=False` returns premultiplied frames (equal to straight alpha
-        wherever alpha is 0 or 255), which encoders of opaque or keyed output can take as is."""
+        wherever alpha is 0 or 255), which encoders of opaque or keyed output can take as is;
+        `avatar_opaque`: the avatar's frames are opaque everywhere (`AvatarRenderer.opaque`),
+        so they need not be looked at."""
         self.scene = scene
+        self._avatar_opaque = avatar_opaque
         self._enlarge = enlarge
         self._straight = straight_alpha
         w, h = scene.width, scene.height
@@ -166,20 +170,27 @@ class Compositor:
             and tuple(avatar_size) == (w, h)
         )
 
-    def compose(self, avatar_rgba: np.ndarray) -> np.ndarray:
-        """Output H×W×4 RGBA (straight alpha) with the avatar frame placed by its layout."""
+    def compose(self, avatar_rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Output H×W×4 RGBA (straight alpha) with the avatar frame placed by its layout,
+        written into `out` if given (and returned)."""
         if (
             self._whole
             and avatar_rgba.shape == (self.scene.height, self.scene.width, 4)
             and avatar_rgba.flags.c_contiguous
-            and cv2.minMaxLoc(cv2.extractChannel(avatar_rgba, 3))[0] == 255
+            and (self._avatar_opaque or cv2.minMaxLoc(cv2.extractChannel(avatar_rgba, 3))[0] == 255)
         ):
-            return avatar_rgba.copy()
+            if out is None:
+                return avatar_rgba.copy()
+            np.copyto(out, avatar_rgba)
+            return out
+        if out is not None:
+            out[...] = self.compose(avatar_rgba)
+            return out
         out = self._back.copy()
         if self._clip is not None:
             x0, y0, x1, y1, ox, oy = self._clip
             lay = self.avatar_layout
-            opaque = bool(avatar_rgba[..., 3].min() == 255)
+            opaque = self._avatar_opaque or bool(avatar_rgba[..., 3].min() == 255)
             src = avatar_rgba if opaque else premultiply(avatar_rgba)
             img = resample(src, lay.width, lay.height, self._enlarge)
             img = img[oy : oy + y1 - y0, ox : ox + x1 - x0]

@@ -120,6 +120,8 @@ class AvatarRenderer(ABC):
 
     #: width, height of the frames `render` returns
     size: tuple[int, int]
+    #: every frame's alpha is 255 everywhere (compositors then need not look)
+    opaque: bool = False
 
     @abstractmethod
     def render(self, params: FrameParams, t: float) -> np.ndarray:

@@ -450,6 +450,8 @@ async def run(args, api, server_pid: int | None, audio_url: str) -> dict:
             except Exception as e:
                 log(f"cannot add stream {n}: {e}")
                 break
+            if n < args.start:
+                continue  # added without a measurement (--start)
             await asyncio.sleep(args.warm_s)
             for attempt in range(args.retries + 1):
                 step = await measure(args, streams, server_pid, n)
@@ -491,6 +493,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--max-streams", type=int, default=12)
+    p.add_argument(
+        "--start",
+        type=int,
+        default=1,
+        help="add this many streams before the first step (a failing first step reports 0)",
+    )
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--codec", default="VP8", choices=["VP8", "H264"])

@@ -80,3 +80,15 @@ def test_output_sizes(size: tuple[int, int]) -> None:
     )
     comp = Compositor(Scene(w, h, background_image=bg), (512, 512))
     assert comp.compose(_solid(512, 512, (1, 2, 3, 255))).shape == (h, w, 4)
+
+
+def test_opaque_avatars_compose_the_same_into_a_given_buffer() -> None:
+    """`avatar_opaque` skips looking at alpha, `out` receives the frame: same pictures."""
+    avatar = np.random.default_rng(1).integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    avatar[..., 3] = 255
+    for scene in (Scene(64, 64), Scene(128, 96, background_rgba=(9, 8, 7, 255))):
+        plain = Compositor(scene, (64, 64)).compose(avatar)
+        out = np.zeros_like(plain)
+        got = Compositor(scene, (64, 64), avatar_opaque=True).compose(avatar, out)
+        assert got is out and np.array_equal(out, plain)
+        assert not np.shares_memory(Compositor(scene, (64, 64)).compose(avatar), avatar)

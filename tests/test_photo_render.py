@@ -4,6 +4,7 @@ idle frames never jump."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -127,3 +128,15 @@ def test_idle_frames_are_alive_and_never_jump(renderer: PhotoRenderer) -> None:
     diffs_a = np.array(diffs)
     assert diffs_a.max() < 2.5, diffs_a.max()  # no jump between consecutive frames
     assert (diffs_a > 0.02).mean() > 0.9  # never a frozen picture
+
+
+def test_an_opaque_photo_renders_opaque_frames(avatar_dir: Path, renderer: PhotoRenderer) -> None:
+    """`opaque` lets the compositor skip looking at alpha: it must hold on every frame kind
+    (speech, blinks, smiles, head motion), and cut-out renderers must not claim it."""
+    assert renderer.opaque
+    idle = IdleMotion(seed=5)
+    for i in range(40):
+        mouth = MouthShape(jaw_open=(i % 5) / 4, lip_round=(i % 3) / 2)
+        p = replace(idle.params_at(i / 25).with_mouth(mouth), blink=(i % 4) / 3, smile=0.5)
+        assert renderer.render(p, i / 25)[..., 3].min() == 255
+    assert not PhotoRenderer(renderer.rig, remove_background=True).opaque

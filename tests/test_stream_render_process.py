@@ -1,6 +1,7 @@
 """Rendering in worker processes: the same task behaviour as with threads (frames, a moving
-mouth that rests after the drive), clean start failures, shared memory released, and a task that
-outlives a crashed worker (frames fail and are counted, audio goes on)."""
+mouth that rests after the drive), two frames of a task in flight at once and back in order,
+clean start failures, shared memory released, and a task that outlives a crashed worker (frames
+fail and are counted, audio goes on)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import soundfile as sf
 
 from avatar.compose import Scene
 from avatar.stream.contract import DriveStatus, StreamConfig, TaskStatus
-from avatar.stream.render_host import RenderProcessPool
+from avatar.stream.render_host import FRAME_SLOTS, RenderProcessPool
 from avatar.stream.sources import PushSource
 from avatar.stream.task import StreamTask
 from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar, mouth_box
-from avatar.types import AUDIO_RATE
+from avatar.types import AUDIO_RATE, REST_PARAMS, MouthShape
 
 SPEECH = Path("/work/shared/media/audio/16k_mono/en_RD_Radio31_000.wav")
 SIZE = 128
@@ -81,6 +82,37 @@ async def test_process_rendering_drives_the_mouth(avatar: Path, pool: RenderProc
     await asyncio.sleep(0.3)
     await task2.stop()
     assert sink2.frames
+
+
+async def test_frames_in_flight_together_come_back_in_order(
+    avatar: Path, pool: RenderProcessPool
+) -> None:
+    """A worker held up must not make the task drop frames: FRAME_SLOTS frames may be in
+    flight, each in its own slot, answered in order; one more is refused, not mixed up."""
+    assert FRAME_SLOTS == 2
+    host = pool.host(avatar, Scene(SIZE, SIZE))
+    await host.open()
+    try:
+        opened = REST_PARAMS.with_mouth(MouthShape(jaw_open=1.0))
+        order: list[str] = []
+        a = host.render(opened, 0.0)
+        b = host.render(REST_PARAMS, 0.04)
+        a.add_done_callback(lambda _: order.append("a"))
+        b.add_done_callback(lambda _: order.append("b"))
+        extra = host.render(REST_PARAMS, 0.08)
+        (open_img, _), (rest_img, _) = await asyncio.gather(a, b)
+        with pytest.raises(RuntimeError, match="still rendering"):
+            await extra
+        assert order == ["a", "b"]
+        rows, cols = mouth_box(SIZE)
+        diff = np.abs(open_img[rows, cols, :3].astype(np.int16) - rest_img[rows, cols, :3])
+        assert float(diff.mean()) > 5  # each slot kept its own picture
+        # Rendered alone, the same parameters give the same pictures.
+        again_open, _ = await host.render(opened, 0.0)
+        again_rest, _ = await host.render(REST_PARAMS, 0.04)
+        assert np.array_equal(again_open, open_img) and np.array_equal(again_rest, rest_img)
+    finally:
+        await host.close()
 
 
 async def test_process_init_failure(tmp_path: Path, pool: RenderProcessPool) -> None:

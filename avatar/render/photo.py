@@ -55,6 +55,8 @@ class PhotoRenderer(AvatarRenderer):
             self._remove_background = True  # frames carry alpha: convert back to straight
         else:
             self._plate = np.ascontiguousarray(rig.plate)
+        # An opaque picture over its opaque plate: every frame is opaque (`_over` keeps 255).
+        self.opaque = not self._remove_background and bool(self._plate[..., 3].min() == 255)
         if close_mouth_at_rest is None:
             close_mouth_at_rest = rig.rest_gap / rig.E > CLOSE_AT_REST_OPENING
         self.close_at_rest = close_mouth_at_rest

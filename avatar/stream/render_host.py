@@ -5,6 +5,8 @@ enough when their native code releases the GIL. Renderers with much Python per f
 GIL and slow the event loop down; `ProcessRenderHost` keeps the renderer inside a worker process
 of a `RenderProcessPool` (one process per core, each hosting the renderers of several tasks),
 sends it the small per-frame parameters and gets the composed frame back through shared memory.
+A process-hosted task may have `FRAME_SLOTS` frames rendering at once: the worker answers in
+order, so a worker held up for a moment delays the task's frames instead of dropping them.
 
 Both load the avatar themselves (`open`), render one frame at a time per task (renderers keep
 per-stream state), and forward the avatar's own actions (`start_action`) to its renderer.
@@ -43,12 +45,15 @@ from avatar.types import AvatarRenderer, FrameParams
 log = logging.getLogger(__name__)
 
 Rendered = tuple[np.ndarray, float]  # composed RGBA frame, render + compose time in ms
+FRAME_SLOTS = 2  # frames of one process-hosted task in flight at once (one shared slot each)
 
 
 class RenderHost(Protocol):
-    """A task's renderer and compositor, wherever they run."""
+    """A task's renderer and compositor, wherever they run. `max_inflight`: frames it may
+    render at once, in order (None: as many as the caller's own limit)."""
 
     action_names: list[str]
+    max_inflight: int | None
 
     async def open(self) -> None: ...
 
@@ -63,15 +68,20 @@ def load_avatar(folder: Path, scene: Scene) -> tuple[AvatarRenderer, Compositor]
     if not (folder / "avatar.json").is_file():
         raise FileNotFoundError(f"no avatar in {folder.name}")
     renderer = load_renderer(folder)
-    return renderer, Compositor(scene, renderer.size)
+    return renderer, Compositor(scene, renderer.size, avatar_opaque=renderer.opaque)
 
 
 def render_frame(
-    renderer: AvatarRenderer, compositor: Compositor, params: FrameParams, t: float
+    renderer: AvatarRenderer,
+    compositor: Compositor,
+    params: FrameParams,
+    t: float,
+    out: np.ndarray | None = None,
 ) -> Rendered:
+    """One composed frame (into `out` if given) and the milliseconds it took."""
     t_start = time.perf_counter()
-    out = compositor.compose(renderer.render(params, t))
-    return out, (time.perf_counter() - t_start) * 1000
+    frame = compositor.compose(renderer.render(params, t), out)
+    return frame, (time.perf_counter() - t_start) * 1000
 
 
 def name_thread(name: str) -> None:
@@ -121,6 +131,7 @@ class ThreadRenderHost:
         self._renderer: AvatarRenderer | None = None
         self._compositor: Compositor | None = None
         self.action_names: list[str] = []
+        self.max_inflight: int | None = None
 
     def _pool(self) -> Executor:
         return self._executor or render_pool()
@@ -152,7 +163,8 @@ class ThreadRenderHost:
 
 
 def _worker_main(conn: Connection) -> None:
-    """A render worker: hosts renderers by key, answers one request at a time."""
+    """A render worker: hosts renderers by key, answers one request at a time, in order.
+    Requests that answer name a request id (task key, frame slot); the others a task key."""
     name_thread("dh-render-proc")
     hosted: dict[int, tuple[AvatarRenderer, Compositor, SharedMemory, tuple[int, ...]]] = {}
     while True:
@@ -163,15 +175,17 @@ def _worker_main(conn: Connection) -> None:
         kind, key = msg[0], msg[1]
         try:
             if kind == "render":
-                renderer, compositor, shm, shape = hosted[key]
-                frame, ms = render_frame(renderer, compositor, msg[2], msg[3])
-                np.ndarray(shape, np.uint8, buffer=shm.buf)[...] = frame
+                renderer, compositor, shm, shape = hosted[key[0]]
+                size = shape[0] * shape[1] * shape[2]
+                slot = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=key[1] * size)
+                _, ms = render_frame(renderer, compositor, msg[2], msg[3], out=slot)
+                del slot  # a view left alive would keep the segment from closing
                 conn.send(("ok", key, ms))
             elif kind == "open":
                 folder, scene, shm_name = msg[2], msg[3], msg[4]
                 renderer, compositor = load_avatar(folder, scene)
                 shm = _attach(shm_name)
-                hosted[key] = (renderer, compositor, shm, (scene.height, scene.width, 4))
+                hosted[key[0]] = (renderer, compositor, shm, (scene.height, scene.width, 4))
                 conn.send(("ok", key, list(renderer.action_names())))
             elif kind == "action":
                 start = getattr(hosted[key][0], "start_action", None)
@@ -207,7 +221,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.load = 0  # tasks hosted
-        self.pending: dict[int, asyncio.Future[Any]] = {}  # key -> the request in flight
+        self.pending: dict[Any, asyncio.Future[Any]] = {}  # request id -> its answer
         self.loop: asyncio.AbstractEventLoop | None = None
         self.alive = True
 
@@ -244,21 +258,23 @@ class _Worker:
                 fut.set_exception(RuntimeError("render worker process died"))
         self.pending.clear()
 
-    def request(self, key: int, msg: tuple) -> asyncio.Future[Any]:
+    def request(self, msg: tuple) -> asyncio.Future[Any]:
+        """Send a request whose id (`msg[1]`) is not in flight; its answer comes to the future."""
         loop = asyncio.get_running_loop()
         self.attach(loop)
         fut: asyncio.Future[Any] = loop.create_future()
+        rid = msg[1]
         if not self.alive:
             fut.set_exception(RuntimeError("render worker process died"))
             return fut
-        if key in self.pending:
-            fut.set_exception(RuntimeError("a request of this task is already in flight"))
+        if rid in self.pending:
+            fut.set_exception(RuntimeError("that frame slot of the task is still rendering"))
             return fut
-        self.pending[key] = fut
+        self.pending[rid] = fut
         try:
             self.conn.send(msg)
         except (OSError, ValueError) as exc:
-            self.pending.pop(key, None)
+            self.pending.pop(rid, None)
             fut.set_exception(RuntimeError(f"render worker unreachable: {exc}"))
             self._died()
         return fut
@@ -303,7 +319,10 @@ class RenderProcessPool:
 
 
 class ProcessRenderHost:
-    """A task's renderer living in a worker process; frames come back in shared memory."""
+    """A task's renderer living in a worker process; frames come back in shared memory, one
+    slot per frame in flight (`FRAME_SLOTS`, used in turn)."""
+
+    max_inflight = FRAME_SLOTS
 
     def __init__(self, pool: RenderProcessPool, folder: Path, scene: Scene) -> None:
         self.folder = folder
@@ -312,29 +331,38 @@ class ProcessRenderHost:
         self._worker: _Worker | None = None
         self._key = next(pool._keys)
         self._shm: SharedMemory | None = None
-        self._out: np.ndarray | None = None
+        self._slots: list[np.ndarray] = []
+        self._next_slot = 0
         self.action_names: list[str] = []
 
     async def open(self) -> None:
         w, s = self._pool._pick(), self.scene
-        self._shm = SharedMemory(create=True, size=max(1, s.width * s.height * 4))
-        self._out = np.ndarray((s.height, s.width, 4), np.uint8, buffer=self._shm.buf)
+        size = max(1, s.width * s.height * 4)
+        self._shm = SharedMemory(create=True, size=size * FRAME_SLOTS)
+        self._slots = [
+            np.ndarray((s.height, s.width, 4), np.uint8, buffer=self._shm.buf, offset=i * size)
+            for i in range(FRAME_SLOTS)
+        ]
         self._worker = w
         w.load += 1
         try:
             self.action_names = await w.request(
-                self._key, ("open", self._key, self.folder, s, self._shm.name)
+                ("open", (self._key, -1), self.folder, s, self._shm.name)
             )
         except BaseException:
             await self.close()
             raise
 
     def render(self, params: FrameParams, t: float) -> asyncio.Future[Rendered]:
-        assert self._worker is not None and self._out is not None
+        """Render in the next slot; a caller keeps at most `max_inflight` frames in flight
+        (more fail: the slot is still in use)."""
+        assert self._worker is not None and self._slots
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Rendered] = loop.create_future()
-        out = self._out
-        req = self._worker.request(self._key, ("render", self._key, params, t))
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % FRAME_SLOTS
+        out = self._slots[slot]
+        req = self._worker.request(("render", (self._key, slot), params, t))
 
         def copy_out(f: asyncio.Future[Any]) -> None:
             if done.cancelled():
@@ -357,11 +385,11 @@ class ProcessRenderHost:
         w, self._worker = self._worker, None
         if w is not None:
             w.load -= 1
-            pending = w.pending.get(self._key)
-            if pending is not None:  # let the frame in flight land before the memory goes
-                await asyncio.wait({pending}, timeout=2.0)
+            pending = {w.pending.get((self._key, i)) for i in range(-1, FRAME_SLOTS)} - {None}
+            if pending:  # let the frames in flight land before the memory goes
+                await asyncio.wait(pending, timeout=2.0)
             w.tell(("close", self._key))
-        self._out = None
+        self._slots = []
         if self._shm is not None:
             shm, self._shm = self._shm, None
             with contextlib.suppress(BufferError):  # a view still alive: freed when it goes

@@ -101,10 +101,11 @@ class StreamTask:
     `enqueue`, `interrupt` and `do_action`, read media through sinks, `await stop()`.
 
     `executor`: where rendering runs (default: the shared `render_pool()`); `render_processes`:
-    a pool of worker processes to render in instead (then one frame at a time). `max_inflight`:
-    frames of this task rendering at once before further due frames are dropped; keep 1 unless
-    the renderer is thread-safe and order-free (renderers keep per-stream state such as a video
-    avatar's position in its loop, so by default one task renders one frame at a time). `ahead_s`:
+    a pool of worker processes to render in instead (a worker renders a task's frames in order,
+    up to `FRAME_SLOTS` at once). `max_inflight`: frames of this task rendering at once in
+    threads before further due frames are dropped; keep 1 unless the renderer is thread-safe
+    and order-free (renderers keep per-stream state such as a video avatar's position in its
+    loop). `ahead_s`:
     how much audio a drive's source may run ahead of playback. `tracker_factory(fps)`: the
     lip-sync tracker made for each drive.
     """
@@ -130,7 +131,7 @@ class StreamTask:
         if render_processes is None and executor is None:
             render_processes = default_render_processes()  # DH_RENDER_PROCESSES
         self._processes = render_processes
-        self._max_inflight = 1 if render_processes is not None else max(1, max_inflight)
+        self._max_inflight = max(1, max_inflight)
         self._ahead_s = ahead_s
         self._tracker_factory = tracker_factory
         self._fps = max(1, int(config.fps))
@@ -236,7 +237,8 @@ class StreamTask:
         self._avatar_actions = list(meta.get("actions") or []) + host.action_names
         self._t0 = loop.time()
         self._frames = FramePipeline(
-            host, self._fps, self._t0, self.stats, self._send_video, self._max_inflight,
+            host, self._fps, self._t0, self.stats, self._send_video,
+            host.max_inflight or self._max_inflight,
             name=f"task {self.config.task_id}",
         )  # fmt: skip
         self._clock = asyncio.create_task(self._run(), name=f"stream-{self.config.task_id}")
