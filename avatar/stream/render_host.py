@@ -8,8 +8,9 @@ sends it the small per-frame parameters and gets the composed frame back through
 A process-hosted task may have `FRAME_SLOTS` frames rendering at once: the worker answers in
 order, so a worker held up for a moment delays the task's frames instead of dropping them.
 
-Both load the avatar themselves (`open`), render one frame at a time per task (renderers keep
-per-stream state), and forward the avatar's own actions (`start_action`) to its renderer.
+Both load the avatar themselves (`open`), render a task's frames one after the other, in order
+(renderers keep per-stream state), and forward the avatar's own actions (`start_action`) to its
+renderer.
 
 `DH_RENDER_PROCESSES` (0: threads, N, or "auto": one per core) makes `default_render_processes()`
 the pool that stream tasks render in when they are given none. Render threads and processes are
