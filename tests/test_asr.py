@@ -10,7 +10,7 @@ import pytest
 
 from agent.asr.metrics import cer, wer
 from agent.asr.streaming import StreamingTranscriber
-from agent.asr.whisper import WhisperASR
+from agent.asr.whisper import WhisperASR, collapse_repeats
 from avatar.types import AUDIO_RATE
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -183,3 +183,17 @@ def test_silence_and_noise_give_no_text(asr: WhisperASR) -> None:
     noise = (rng.standard_normal(AUDIO_RATE * 2) * 2000).astype(np.int16)
     assert asr.transcribe(np.zeros(AUDIO_RATE, np.int16), "en") == ""
     assert asr.transcribe(noise, "en") == ""
+
+
+def test_a_looped_tail_is_said_once() -> None:
+    """A short decoding window can make Whisper read the end again ("A. B. B." was seen on a
+    Piper sentence): a repeated tail of 4+ words or characters goes, real short repeats stay."""
+    a = "The quick brown fox jumps over the lazy dog."
+    b = "How can I help you today?"
+    assert collapse_repeats(f"{a} {b} {b}") == f"{a} {b}"
+    assert collapse_repeats(f"{a} {b} {a} {b}") == f"{a} {b}"
+    assert collapse_repeats(f"{b} {b} {b}") == b
+    assert collapse_repeats("no, no, no") == "no, no, no"
+    assert collapse_repeats("it is fine it is fine") == "it is fine it is fine"
+    assert collapse_repeats("今天天气很好今天天气很好") == "今天天气很好"
+    assert collapse_repeats(f"{a} {b}") == f"{a} {b}"

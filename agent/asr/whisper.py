@@ -167,14 +167,21 @@ class WhisperASR(ASR):
 
 
 def collapse_repeats(text: str) -> str:
-    """One copy of a transcript that is the same passage said two or more times over: a short
-    window lets greedy decoding loop back to the start once it has read everything."""
-    units = text.split() if " " in text else list(text)
-    n = len(units)
-    for size in range(4, n // 2 + 1):  # short repeats ("no, no") are real speech
-        if n % size == 0 and units[:size] * (n // size) == units:
-            return (" " if " " in text else "").join(units[:size])
-    return text
+    """The transcript without what a short window makes greedy decoding say again at the end:
+    once it has read everything it may loop back and repeat the whole passage or its last part
+    ("A. B. B."). A tail of 4 or more words (Mandarin: characters) said twice in a row at the
+    end is said once; shorter repeats ("no, no") are real speech."""
+    spaced = " " in text
+    units = text.split() if spaced else list(text)
+    changed = True
+    while changed:
+        changed = False
+        for size in range(len(units) // 2, 3, -1):  # the longest repeated tail first
+            if units[-size:] == units[-2 * size : -size]:
+                units = units[:-size]
+                changed = True
+                break
+    return (" " if spaced else "").join(units)
 
 
 def _echoes_prompt(text: str) -> bool:
