@@ -8,7 +8,10 @@ audio out" is the moment the task's clock sends the reply's first audio chunk to
 
 Runs with the fake OpenAI-compatible LLM at 300 ms to first token (`p50_ms`, `p95_ms` and the
 breakdown) and once more with the offline model (`local_llm_p50_ms`), then prints a final JSON
-line. Usage: python benchmarks/conversation_latency.py [--turns N] [--no-local]
+line. `--language zh` plays the Mandarin clips into a Mandarin conversation (multilingual Whisper
+base, Kokoro's default voice, a Chinese reply from the fake LLM); `--save-reply F.wav` keeps the
+first reply's audio to listen to. Transcripts and replies go to stderr.
+Usage: python benchmarks/conversation_latency.py [--language en|zh] [--turns N] [--no-local]
 """
 
 from __future__ import annotations
@@ -39,15 +42,32 @@ from tests.fake_llm import FakeLLM  # noqa: E402
 
 CLIPS = ROOT.parent / "shared" / "media" / "audio" / "16k_mono"
 # (clip, start s, end s): stretches that Silero + a 500 ms endpoint hear as one utterance each.
-UTTERANCES = [
-    ("en_RD_Radio31_000.wav", 0.0, 8.0),
-    ("en_musetalk_eng_0-12s.wav", 2.8, 11.6),
-    ("en_RD_Radio36_000.wav", 1.6, 8.0),
-    ("en_RD_Radio34_002.wav", 1.3, 8.0),
-]
-REPLY = "Sure, I can help with that. Here is what I suggest."
-BREAKDOWN = ("endpoint_ms", "asr_ms", "llm_first_token_ms", "llm_first_sentence_ms",
-             "tts_first_audio_ms", "first_audio_out_ms")
+UTTERANCES = {
+    "en": [
+        ("en_RD_Radio31_000.wav", 0.0, 8.0),
+        ("en_musetalk_eng_0-12s.wav", 2.8, 11.6),
+        ("en_RD_Radio36_000.wav", 1.6, 8.0),
+        ("en_RD_Radio34_002.wav", 1.3, 8.0),
+    ],
+    "zh": [
+        ("zh_bus_chinese.wav", 0.0, 3.38),
+        ("zh_chinese_news.wav", 0.0, 8.0),  # music under the voice: ends with the clip
+        ("zh_chinese_poem1.wav", 0.0, 2.9),  # the first line of each poem
+        ("zh_chinese_poem2.wav", 0.0, 3.4),
+    ],
+}
+REPLIES = {
+    "en": "Sure, I can help with that. Here is what I suggest.",
+    "zh": "好的，我可以帮您。这是我的建议。",
+}
+BREAKDOWN = (
+    "endpoint_ms",
+    "asr_ms",
+    "llm_first_token_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+    "first_audio_out_ms",
+)
 
 
 def last_voiced(pcm: np.ndarray) -> float:
@@ -83,11 +103,38 @@ async def one_turn(conv: Conversation, pcm: np.ndarray, ui: list[dict]) -> dict 
     return None
 
 
-async def run(llm_url: str, model: str, turns: int, asr) -> list[dict]:  # type: ignore[no-untyped-def]
+class ReplyRecorder:
+    """A sink on the task that keeps the audio of the first drive it hears (the first reply)."""
+
+    def __init__(self) -> None:
+        self.drive_id: str | None = None
+        self.pcm: list[np.ndarray] = []
+
+    def on_video(self, frame) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def on_audio(self, chunk) -> None:  # type: ignore[no-untyped-def]
+        if chunk.drive_id is None:
+            return
+        if self.drive_id is None:
+            self.drive_id = chunk.drive_id
+        if chunk.drive_id == self.drive_id:
+            self.pcm.append(np.asarray(chunk.pcm, np.int16))
+
+    def on_event(self, message: dict) -> None:
+        pass
+
+    def on_close(self) -> None:
+        pass
+
+
+async def run(  # type: ignore[no-untyped-def]
+    llm_url: str, model: str, turns: int, asr, language: str = "en", save_reply: Path | None = None
+) -> list[dict]:
     from agent.tts.registry import default_registry
 
     voices = default_registry()
-    tts, voice = voices.get(voices.default_voice("en").timbre_id)
+    tts, voice = voices.get(voices.default_voice(language).timbre_id)
     await warm_up(tts, voice)
     with tempfile.TemporaryDirectory() as tmp:
         task = StreamTask(
@@ -109,17 +156,24 @@ async def run(llm_url: str, model: str, turns: int, asr) -> list[dict]:  # type:
             ChatModel(llm_url, model=model, max_tokens=60),
             tts,
             voice,
-            ConversationConfig(language="en"),
+            ConversationConfig(language=language),
             on_event=record,
         )
+        recorder = ReplyRecorder()
+        if save_reply is not None:
+            task.add_sink(recorder)
+        utterances = UTTERANCES[language]
         results = []
         try:
             for t in range(turns):
-                name, a, b = UTTERANCES[t % len(UTTERANCES)]
+                name, a, b = utterances[t % len(utterances)]
                 pcm, _ = sf.read(CLIPS / name, dtype="int16")
                 pcm = pcm[int(a * AUDIO_RATE) : int(b * AUDIO_RATE)]
                 pcm = np.concatenate([pcm, np.zeros(int(1.5 * AUDIO_RATE), np.int16)])
+                n = len(ui)
                 r = await one_turn(conv, pcm, ui)
+                said = [e.get("text") for e in ui[n:] if e["type"] in ("transcript", "reply")]
+                print(f"{name}: {said}", file=sys.stderr, flush=True)
                 if r is not None:
                     results.append(r)
                     print(json.dumps({k: r.get(k) for k in (*BREAKDOWN, "total_ms")}), flush=True)
@@ -128,6 +182,8 @@ async def run(llm_url: str, model: str, turns: int, asr) -> list[dict]:  # type:
         finally:
             await conv.close()
             await task.stop()
+        if save_reply is not None and recorder.pcm:
+            sf.write(save_reply, np.concatenate(recorder.pcm), AUDIO_RATE)
         return results
 
 
@@ -139,13 +195,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--turns", type=int, default=6)
     ap.add_argument("--no-local", action="store_true", help="skip the offline model run")
+    ap.add_argument("--language", choices=sorted(UTTERANCES), default="en")
+    ap.add_argument("--save-reply", type=Path, help="write the first reply's audio to this WAV")
     args = ap.parse_args()
     from agent.asr.whisper import WhisperASR
 
+    lang = args.language
     asr = WhisperASR()
-    asr.load(("en",))
-    with FakeLLM(reply=REPLY, first_token_delay=0.3, token_delay=0.02) as llm:
-        fake = asyncio.run(run(llm.base_url, "fake", args.turns, asr))
+    asr.load((lang,))
+    with FakeLLM(reply=REPLIES[lang], first_token_delay=0.3, token_delay=0.02) as llm:
+        fake = asyncio.run(run(llm.base_url, "fake", args.turns, asr, lang, args.save_reply))
     totals = [r["total_ms"] for r in fake]
     out: dict = {"p50_ms": pct(totals, 50), "p95_ms": pct(totals, 95), "turns": len(fake)}
     out["breakdown_p50"] = {
@@ -158,7 +217,9 @@ def main() -> None:
             server = LocalLLMServer(threads=1)
             cfg = server.start()
             try:
-                local = asyncio.run(run(cfg.base_url, cfg.model, max(2, args.turns // 2), asr))
+                local = asyncio.run(
+                    run(cfg.base_url, cfg.model, max(2, args.turns // 2), asr, lang)
+                )
             finally:
                 server.stop()
             out["local_llm_p50_ms"] = pct([r["total_ms"] for r in local], 50)
@@ -168,6 +229,7 @@ def main() -> None:
         else:
             out["local_llm_p50_ms"] = None
     asr.close()
+    out["language"] = lang
     out["note"] = "end of voiced speech -> first reply audio chunk leaving the task's clock"
     print(json.dumps(out))
 

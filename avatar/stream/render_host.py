@@ -179,8 +179,10 @@ def _worker_main(conn: Connection) -> None:
                 renderer, compositor, shm, shape = hosted[key[0]]
                 size = shape[0] * shape[1] * shape[2]
                 slot = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=key[1] * size)
-                _, ms = render_frame(renderer, compositor, msg[2], msg[3], out=slot)
-                del slot  # a view left alive would keep the segment from closing
+                try:
+                    _, ms = render_frame(renderer, compositor, msg[2], msg[3], out=slot)
+                finally:
+                    del slot  # a view left alive would keep the segment from closing
                 conn.send(("ok", key, ms))
             elif kind == "open":
                 folder, scene, shm_name = msg[2], msg[3], msg[4]
