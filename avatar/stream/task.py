@@ -105,9 +105,8 @@ class StreamTask:
     up to `FRAME_SLOTS` at once). `max_inflight`: frames of this task rendering at once in
     threads before further due frames are dropped; keep 1 unless the renderer is thread-safe
     and order-free (renderers keep per-stream state such as a video avatar's position in its
-    loop). `ahead_s`:
-    how much audio a drive's source may run ahead of playback. `tracker_factory(fps)`: the
-    lip-sync tracker made for each drive.
+    loop). `ahead_s`: how much audio a drive's source may run ahead of playback.
+    `tracker_factory(fps)`: the lip-sync tracker made for each drive.
     """
 
     def __init__(
