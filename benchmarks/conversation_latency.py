@@ -10,7 +10,9 @@ Runs with the fake OpenAI-compatible LLM at 300 ms to first token (`p50_ms`, `p9
 breakdown) and once more with the offline model (`local_llm_p50_ms`), then prints a final JSON
 line. `--language zh` plays the Mandarin clips into a Mandarin conversation (multilingual Whisper
 base, Kokoro's default voice, a Chinese reply from the fake LLM); `--save-reply F.wav` keeps the
-first reply's audio to listen to. Transcripts and replies go to stderr.
+first reply's audio to listen to; `--no-clause-cache` makes Kokoro synthesize every clause anew (its
+cache of short clauses otherwise replays the reply's opener "好的，" from the second turn on, as it
+would for any opener said before). Transcripts and replies go to stderr.
 Usage: python benchmarks/conversation_latency.py [--language en|zh] [--turns N] [--no-local]
 """
 
@@ -129,12 +131,20 @@ class ReplyRecorder:
 
 
 async def run(  # type: ignore[no-untyped-def]
-    llm_url: str, model: str, turns: int, asr, language: str = "en", save_reply: Path | None = None
+    llm_url: str,
+    model: str,
+    turns: int,
+    asr,
+    language: str = "en",
+    save_reply: Path | None = None,
+    clause_cache: bool = True,
 ) -> list[dict]:
     from agent.tts.registry import default_registry
 
     voices = default_registry()
     tts, voice = voices.get(voices.default_voice(language).timbre_id)
+    if not clause_cache and hasattr(tts, "clauses"):
+        tts.clauses.max_items = 0
     await warm_up(tts, voice)
     with tempfile.TemporaryDirectory() as tmp:
         task = StreamTask(
@@ -197,6 +207,7 @@ def main() -> None:
     ap.add_argument("--no-local", action="store_true", help="skip the offline model run")
     ap.add_argument("--language", choices=sorted(UTTERANCES), default="en")
     ap.add_argument("--save-reply", type=Path, help="write the first reply's audio to this WAV")
+    ap.add_argument("--no-clause-cache", action="store_true", help="Kokoro: no replayed clauses")
     args = ap.parse_args()
     from agent.asr.whisper import WhisperASR
 
@@ -204,7 +215,17 @@ def main() -> None:
     asr = WhisperASR()
     asr.load((lang,))
     with FakeLLM(reply=REPLIES[lang], first_token_delay=0.3, token_delay=0.02) as llm:
-        fake = asyncio.run(run(llm.base_url, "fake", args.turns, asr, lang, args.save_reply))
+        fake = asyncio.run(
+            run(
+                llm.base_url,
+                "fake",
+                args.turns,
+                asr,
+                lang,
+                args.save_reply,
+                not args.no_clause_cache,
+            )
+        )
     totals = [r["total_ms"] for r in fake]
     out: dict = {"p50_ms": pct(totals, 50), "p95_ms": pct(totals, 95), "turns": len(fake)}
     out["breakdown_p50"] = {
@@ -218,7 +239,14 @@ def main() -> None:
             cfg = server.start()
             try:
                 local = asyncio.run(
-                    run(cfg.base_url, cfg.model, max(2, args.turns // 2), asr, lang)
+                    run(
+                        cfg.base_url,
+                        cfg.model,
+                        max(2, args.turns // 2),
+                        asr,
+                        lang,
+                        clause_cache=not args.no_clause_cache,
+                    )
                 )
             finally:
                 server.stop()
@@ -230,6 +258,8 @@ def main() -> None:
             out["local_llm_p50_ms"] = None
     asr.close()
     out["language"] = lang
+    if args.no_clause_cache:
+        out["clause_cache"] = False
     out["note"] = "end of voiced speech -> first reply audio chunk leaving the task's clock"
     print(json.dumps(out))
 
