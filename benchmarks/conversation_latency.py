@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from agent.backends import make_detector, warm_up  # noqa: E402
 from agent.conversation import Conversation, ConversationConfig  # noqa: E402
 from agent.llm import ChatModel  # noqa: E402
 from avatar.compose import Scene  # noqa: E402
-from avatar.stream.contract import StreamConfig  # noqa: E402
+from avatar.stream.contract import DriveStatus, StreamConfig  # noqa: E402
 from avatar.stream.task import StreamTask  # noqa: E402
 from avatar.stream.testing import RecordingEvents, make_still_avatar  # noqa: E402
 from avatar.types import AUDIO_RATE, CHUNK_SAMPLES  # noqa: E402
@@ -111,6 +112,7 @@ class ReplyRecorder:
     def __init__(self) -> None:
         self.drive_id: str | None = None
         self.pcm: list[np.ndarray] = []
+        self.finished = asyncio.Event()
 
     def on_video(self, frame) -> None:  # type: ignore[no-untyped-def]
         pass
@@ -124,7 +126,10 @@ class ReplyRecorder:
             self.pcm.append(np.asarray(chunk.pcm, np.int16))
 
     def on_event(self, message: dict) -> None:
-        pass
+        data = message.get("Data") or {}
+        done = data.get("Status") in (DriveStatus.FINISHED, DriveStatus.FAILED)
+        if done and self.drive_id is not None and data.get("DriveId") == self.drive_id:
+            self.finished.set()
 
     def on_close(self) -> None:
         pass
@@ -187,6 +192,10 @@ async def run(  # type: ignore[no-untyped-def]
                 if r is not None:
                     results.append(r)
                     print(json.dumps({k: r.get(k) for k in (*BREAKDOWN, "total_ms")}), flush=True)
+                if save_reply is not None and t == 0:
+                    # The first reply plays out before it is cut.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(recorder.finished.wait(), 15)
                 conv.interrupt()
                 await asyncio.sleep(0.5)
         finally:

@@ -166,3 +166,59 @@ async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
         finally:
             await conv.close()
             await task.stop()
+
+
+async def test_mandarin_turns_replay_the_opener(tmp_path: Path, voices, asr) -> None:
+    """Two Mandarin turns through the real loop (multilingual Whisper, Kokoro): the reply is
+    heard, and its opener "好的，", said anew the first time, comes from Kokoro's clause cache
+    the second time, so its first audio follows the first sentence at once."""
+    tts, voice = voices.get(voices.default_voice("zh").timbre_id)
+    if voice.backend != "kokoro" or "zh" not in asr.languages():
+        pytest.skip("Kokoro or the multilingual Whisper model is not installed")
+    await asyncio.to_thread(asr.load, ("zh",))
+    await warm_up(tts, voice)
+    task = StreamTask(
+        StreamConfig("conv-zh", "room", "stream", Scene(128, 128)),
+        make_still_avatar(tmp_path / "avatar", 128),
+        RecordingEvents(),
+        voices,
+    )
+    await task.start()
+    sink = CollectingSink()
+    task.add_sink(sink)
+    ui: list[dict] = []
+    hits = tts.clauses.hits
+    async with FakeLLM(reply="好的，我可以帮您。", first_token_delay=0.1, token_delay=0.02) as llm:
+        conv = Conversation(
+            task,
+            VoiceActivityDetector(EndpointConfig(min_silence=0.5)),
+            asr,
+            ChatModel(llm.base_url),
+            tts,
+            voice,
+            ConversationConfig(language="zh"),
+            on_event=ui.append,
+        )
+        try:
+            own = []
+            for name in ("zh_bus_chinese.wav", "zh_chinese_poem1.wav"):
+                n = len(ui)
+                pcm = clip(name, 1.5)
+                await play(conv, pcm[: int(2.9 * AUDIO_RATE)] if "poem" in name else pcm)
+                transcript = await wait_for(ui, "transcript", 20, after=n)
+                han = [ch for ch in transcript["text"] if "\u4e00" <= ch <= "\u9fff"]
+                assert len(han) >= 6, transcript
+                latency = await wait_for(ui, "latency", 20, after=n)
+                own.append(latency["tts_first_audio_ms"] - latency["llm_first_sentence_ms"])
+                reply = await wait_for(ui, "reply", 5, after=n)
+                await asyncio.sleep(2.0)
+                out = sink.pcm(reply["drive_id"])
+                assert len(out) > AUDIO_RATE, "the reply's audio did not reach the stream"
+                assert np.sqrt(np.mean(out.astype(np.float32) ** 2)) > 300, "the reply is silent"
+                conv.interrupt()
+                await asyncio.sleep(0.3)
+            assert tts.clauses.hits == hits + 1
+            assert own[1] < 100 and own[1] < own[0] / 3, own
+        finally:
+            await conv.close()
+            await task.stop()

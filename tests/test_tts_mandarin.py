@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.tts.base import SpeechOptions
+from agent.tts.base import SentenceAudio, SpeechOptions, Voice
 from agent.tts.espeak import EspeakTTS
-from agent.tts.kokoro import KokoroTTS, kokoro_installed
+from agent.tts.kokoro import ClauseCache, KokoroTTS, kokoro_installed
 from agent.tts.timing import mandarin_units, voiced_segments
 from avatar.types import AUDIO_RATE
 
@@ -81,3 +81,56 @@ async def test_kokoro_mandarin(tmp_path) -> None:  # type: ignore[no-untyped-def
     fast = joined(await collect(tts, "今天天气很好！", voice, SpeechOptions(speech_rate=500)))
     normal = joined([chunks[2]])
     assert 0.4 < len(fast) / len(normal) < 0.8
+
+
+def _audio(seconds: float, value: int = 1000) -> SentenceAudio:
+    return SentenceAudio(np.full(int(seconds * AUDIO_RATE), value, np.int16))
+
+
+def test_clause_cache_keys_copies_and_eviction() -> None:
+    male = Voice("kokoro-zh-male", "m", "zh", "kokoro", offline=True)
+    female = Voice("kokoro-zh-female", "f", "zh", "kokoro", offline=True)
+    cache = ClauseCache(max_items=2, max_chars=4)
+    plain, fast = SpeechOptions(), SpeechOptions(speech_rate=300)
+    cache.put("好的，", male, plain, _audio(0.5))
+    got = cache.get("好的，", male, plain)
+    assert got is not None and len(got.pcm) == AUDIO_RATE // 2 and cache.hits == 1
+    got.pcm[:] = 0  # what a caller does to its audio does not reach the cache
+    again = cache.get("好的，", male, plain)
+    assert again is not None and again.pcm.max() == 1000
+    # Another voice, other options or other punctuation is another clause.
+    assert cache.get("好的，", female, plain) is None
+    assert cache.get("好的，", male, fast) is None
+    assert cache.get("好的。", male, plain) is None
+    # Only short clauses (openers) are kept, and only the most recently used ones.
+    cache.put("今天天气很好，", male, plain, _audio(1.0))
+    assert cache.get("今天天气很好，", male, plain) is None
+    cache.put("当然，", male, plain, _audio(0.4))
+    cache.get("好的，", male, plain)
+    cache.put("您好，", male, plain, _audio(0.4))
+    assert len(cache) == 2
+    assert cache.get("当然，", male, plain) is None  # the least recently used one went
+    assert cache.get("好的，", male, plain) is not None
+    off = ClauseCache(max_items=0)
+    off.put("好的，", male, plain, _audio(0.5))
+    assert off.get("好的，", male, plain) is None and not off.cacheable("好的，")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kokoro_installed(), reason="Kokoro model packages not installed")
+async def test_kokoro_replays_an_opener() -> None:
+    """The opener said a second time comes from the cache: the same audio, and the rest of the
+    reply (too long to cache) is synthesized anew."""
+    tts = KokoroTTS(threads=1)
+    voice = tts.voices()[0]
+    first = await collect(tts, "好的，我可以帮您。", voice)
+    assert len(first) == 2 and tts.clauses.hits == 0
+    second = await collect(tts, "好的，这是我的建议。", voice)
+    assert tts.clauses.hits == 1
+    assert np.array_equal(second[0].pcm, first[0].pcm)
+    assert [w.text for w in second[0].words] == ["好", "的"]
+    assert not np.array_equal(
+        second[1].pcm[: len(first[1].pcm)], first[1].pcm[: len(second[1].pcm)]
+    )
+    other = await collect(tts, "好的，", tts.voices()[1])  # another voice says it anew
+    assert tts.clauses.hits == 1 and not np.array_equal(other[0].pcm, first[0].pcm)

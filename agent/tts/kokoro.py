@@ -5,7 +5,10 @@ directory (never the repository) and checked against the SHA-256 that `kokoro-ja
 its voice styles. Mandarin text becomes Kokoro phonemes with tone arrows through `misaki[zh]`;
 the voice styles are Kokoro's Japanese speakers, which speak Mandarin phonemes with a light
 accent. Measured on 2 busy cores with 1 thread: ~0.6 CPU-s per audio second, so sentences are kept
-short to bring the first audio forward. Timings come from pinyin spread over the audio.
+short to bring the first audio forward, and the first clause of a sentence is said alone. That
+clause is most often one of a few openers ("好的，", "当然，", "您好，"), which still cost ~0.65 s
+each time, so short clauses are kept (`ClauseCache`, per voice and options) and said again at once.
+Timings come from pinyin spread over the audio.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,8 @@ PARTS = 4
 SENTENCE_GAP = 0.15  # seconds of silence after each sentence (the output is trimmed)
 MAX_CHARS = 40  # Mandarin characters per synthesis call: shorter first audio
 FIRST_CLAUSE_CHARS = 2
+CACHED_CLAUSE_CHARS = 4  # clauses up to this many characters (openers) are kept once synthesized
+CACHED_CLAUSES = 64  # ~1 s of 16 kHz audio each: about 2 MB at most
 
 # TimbreId -> (Kokoro style, display name)
 # The male style speaks the clearer Mandarin (Whisper-base reads it back with CER 0.0 against
@@ -116,6 +122,46 @@ def _trim(
     return audio[max(0, idx[0] - pad) : idx[-1] + pad]
 
 
+class ClauseCache:
+    """The audio of the most recently said short clauses (LRU), keyed by text, voice and options.
+
+    Synthesis of the same clause by the same voice gives the same speech (up to the vocoder's
+    noise), so a clause said before is replayed instead of spending ~0.65 s on it again."""
+
+    def __init__(self, max_items: int = CACHED_CLAUSES, max_chars: int = CACHED_CLAUSE_CHARS):
+        self.max_items = max_items
+        self.max_chars = max_chars
+        self._items: OrderedDict[tuple[str, str, SpeechOptions], SentenceAudio] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def cacheable(self, text: str) -> bool:
+        return self.max_items > 0 and len(text.strip()) <= self.max_chars
+
+    def get(self, text: str, voice: Voice, options: SpeechOptions) -> SentenceAudio | None:
+        with self._lock:
+            audio = self._items.get((text, voice.timbre_id, options))
+            if audio is None:
+                return None
+            self._items.move_to_end((text, voice.timbre_id, options))
+            self.hits += 1
+        # A copy: the caller owns what it gets (timings are shifted, PCM may be scaled).
+        return SentenceAudio(audio.pcm.copy(), list(audio.phonemes), list(audio.words))
+
+    def put(self, text: str, voice: Voice, options: SpeechOptions, audio: SentenceAudio) -> None:
+        if not self.cacheable(text) or len(audio.pcm) == 0:
+            return
+        kept = SentenceAudio(audio.pcm.copy(), list(audio.phonemes), list(audio.words))
+        with self._lock:
+            self._items[(text, voice.timbre_id, options)] = kept
+            self._items.move_to_end((text, voice.timbre_id, options))
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class KokoroTTS(SentenceTTS):
     """Mandarin voices of Kokoro-82M. Loads the model and the G2P on first use (~2 s)."""
 
@@ -129,6 +175,7 @@ class KokoroTTS(SentenceTTS):
         self._g2p: Any = None
         self._vocab: dict[str, int] = {}
         self._styles: dict[str, np.ndarray] = {}
+        self.clauses = ClauseCache()
 
     def voices(self) -> list[Voice]:
         if not self._installed:
@@ -173,6 +220,16 @@ class KokoroTTS(SentenceTTS):
     def _synthesize_sentence(
         self, sentence: str, voice: Voice, options: SpeechOptions
     ) -> SentenceAudio:
+        if self.clauses.cacheable(sentence):
+            cached = self.clauses.get(sentence, voice, options)
+            if cached is not None:
+                return cached
+            audio = self._synthesize_new(sentence, voice, options)
+            self.clauses.put(sentence, voice, options, audio)
+            return audio
+        return self._synthesize_new(sentence, voice, options)
+
+    def _synthesize_new(self, sentence: str, voice: Voice, options: SpeechOptions) -> SentenceAudio:
         self.load()
         style = self._styles[KOKORO_VOICES[voice.timbre_id][0]]
         pitch = pitch_factor(options.pitch_rate)
