@@ -54,7 +54,9 @@ UTTERANCES = {
     ],
     "zh": [
         ("zh_bus_chinese.wav", 0.0, 3.38),
-        ("zh_chinese_news.wav", 0.0, 8.0),  # music under the voice: ends with the clip
+        # The sentence ends at 6.8 s; the second after it (music, a syllable) is heard as a new
+        # utterance that Whisper reads as nothing, and it cancels the turn's reply.
+        ("zh_chinese_news.wav", 0.0, 6.8),
         ("zh_chinese_poem1.wav", 0.0, 2.9),  # the first line of each poem
         ("zh_chinese_poem2.wav", 0.0, 3.4),
     ],
