@@ -41,7 +41,7 @@ PARTS = 4
 SENTENCE_GAP = 0.15  # seconds of silence after each sentence (the output is trimmed)
 MAX_CHARS = 40  # Mandarin characters per synthesis call: shorter first audio
 FIRST_CLAUSE_CHARS = 2
-CACHED_CLAUSE_CHARS = 4  # clauses up to this many characters (openers) are kept once synthesized
+CACHED_CLAUSE_CHARS = 6  # clauses up to this long (openers: "好的，", "当然可以，") are kept
 CACHED_CLAUSES = 64  # ~1 s of 16 kHz audio each: about 2 MB at most
 
 # TimbreId -> (Kokoro style, display name)
