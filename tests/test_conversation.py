@@ -170,8 +170,8 @@ async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
 
 async def test_mandarin_turns_replay_the_opener(tmp_path: Path, voices, asr) -> None:
     """Two Mandarin turns through the real loop (multilingual Whisper, Kokoro): the reply is
-    heard, and its opener "好的，", said anew the first time, comes from Kokoro's clause cache
-    the second time, so its first audio follows the first sentence at once."""
+    heard, and its opener "好的，", synthesized in the first turn, comes from Kokoro's clause
+    cache in the second, so its first audio follows the first sentence at once."""
     tts, voice = voices.get(voices.default_voice("zh").timbre_id)
     if voice.backend != "kokoro" or "zh" not in asr.languages():
         pytest.skip("Kokoro or the multilingual Whisper model is not installed")
@@ -217,8 +217,9 @@ async def test_mandarin_turns_replay_the_opener(tmp_path: Path, voices, asr) -> 
                 assert np.sqrt(np.mean(out.astype(np.float32) ** 2)) > 300, "the reply is silent"
                 conv.interrupt()
                 await asyncio.sleep(0.3)
-            assert tts.clauses.hits == hits + 1
-            assert own[1] < 100 and own[1] < own[0] / 3, own
+            # (A speculation cancelled by a resumed utterance may have said it already.)
+            assert tts.clauses.hits > hits
+            assert own[1] < 100, own  # said anew it takes ~0.65 s
         finally:
             await conv.close()
             await task.stop()
