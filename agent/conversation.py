@@ -5,7 +5,9 @@ publisher); the endpointer finds the user's turns; a transcription starts specul
 short pause and is reused when the pause turns out to be the end of the turn; the reply is a
 `ReplySource` drive on the avatar's task. When the user speaks over the avatar, the drive is
 interrupted at once, which cancels the LLM and the TTS, and the history keeps only what the user
-heard. Events for the user interface (transcripts, replies, errors, latencies) go to `on_event`.
+heard. A user who goes on speaking before hearing any answer is still in the same turn: the new
+speech is transcribed together with what came before it, which is not lost. Events for the user
+interface (transcripts, replies, errors, latencies) go to `on_event`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from avatar.stream.contract import DriveStatus, LiveTask
 from avatar.types import AUDIO_RATE, AudioChunk, VideoFrame
 
 log = logging.getLogger(__name__)
+
+MAX_TURN_S = 30.0  # Whisper's window: a turn carried on longer keeps its newest 30 s
 
 APOLOGY = {
     "en": "Sorry, I can't answer that right now.",
@@ -154,6 +158,10 @@ class Conversation:
         # How a reply becomes a drive of the task; the API layer passes one that records it.
         self._enqueue = enqueue or (lambda drive_id, src: task.enqueue(drive_id, src, True))
         self._utterance: list[np.ndarray] = []
+        # The last turn while its answer is unheard (its audio, and its user message once in
+        # the history): speech that starts meanwhile continues it.
+        self._unanswered: np.ndarray | None = None
+        self._unanswered_message: dict[str, str] | None = None
         self._in_speech = False
         self._spec: _Speculation | None = None
         self._turn: asyncio.Task[None] | None = None
@@ -184,11 +192,13 @@ class Conversation:
         text = text.strip()
         if text:
             self._interrupt_reply()
+            self._unanswered = self._unanswered_message = None  # a new turn, typed
             self._commit_soon(_Speculation(self, text=text), time.perf_counter())
 
     def say(self, text: str) -> str:
         """Speak `text` as the avatar without asking the LLM (SendAgentInstanceTTS)."""
         self._interrupt_reply()
+        self._unanswered = self._unanswered_message = None
 
         async def tokens() -> AsyncIterator[str]:
             yield text
@@ -224,6 +234,16 @@ class Conversation:
             self._in_speech = True
             self._utterance = [pcm]
             self._emit({"type": "speech", "state": "start"})
+            unheard = (self._turn is not None and not self._turn.done()) or (
+                self._reply is not None and not self._reply.started
+            )
+            if unheard and self._unanswered is not None:
+                # The user went on before hearing an answer ("I'd like to ... book a flight"):
+                # one turn, transcribed whole, so its first part is neither lost nor answered
+                # on its own.
+                self._utterance = [self._unanswered[-int(MAX_TURN_S * AUDIO_RATE) :], pcm]
+                self._forget_unanswered_message()
+            self._unanswered = None
             if self._turn is not None and not self._turn.done():
                 self._turn.cancel()  # more speech before the last turn was answered
             if self._reply is not None and not self._reply.started:
@@ -241,6 +261,8 @@ class Conversation:
             if self._spec is None:  # no pause was seen (a very short utterance)
                 self._speculate()
             spec, self._spec = self._spec, None
+            if spec is not None and self._utterance:
+                self._unanswered = np.concatenate(self._utterance)
             self._utterance = []
             if spec is not None:
                 self._commit_soon(spec, speech_end)
@@ -295,8 +317,12 @@ class Conversation:
             latency.asr_s = (spec.asr_done or speech_end) - speech_end
         if spec.transcript is not None:  # a user turn (a said text has none)
             if not spec.transcript:
+                self._unanswered = None  # nothing was said: nothing to carry on
                 return
-            self.history.append({"role": "user", "content": spec.transcript})
+            message = {"role": "user", "content": spec.transcript}
+            self.history.append(message)
+            if spec.audio is not None:
+                self._unanswered_message = message
         if spec.first is None:  # the reply had nothing to say
             return
         self._play(spec, speech_end, latency)
@@ -354,6 +380,7 @@ class Conversation:
             return
         if not reply.started:
             reply.started = True
+            self._unanswered = self._unanswered_message = None  # the user hears an answer
             self._mark_first_audio(reply)
         reply.audio_out_s += len(chunk.pcm) / AUDIO_RATE
 
@@ -382,6 +409,16 @@ class Conversation:
             return
         if data.get("Status") in (DriveStatus.FINISHED, DriveStatus.FAILED):
             self._end_reply(reply, interrupted=False)
+
+    def _forget_unanswered_message(self) -> None:
+        """The unanswered turn's user message leaves the history (its text comes back as part
+        of the turn that continues it)."""
+        message, self._unanswered_message = self._unanswered_message, None
+        if message is not None:
+            for i in range(len(self.history) - 1, -1, -1):
+                if self.history[i] is message:
+                    del self.history[i]
+                    break
 
     def _interrupt_reply(self) -> None:
         reply = self._reply

@@ -223,3 +223,57 @@ async def test_mandarin_turns_replay_the_opener(tmp_path: Path, voices, asr) -> 
         finally:
             await conv.close()
             await task.stop()
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,!?;:'\"").lower() for w in text.split()} - {""}
+
+
+async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voices, asr) -> None:
+    """A user whose pause ended the turn but who goes on before hearing an answer is still in
+    that turn: the LLM is asked once with both parts in one message, the history keeps one user
+    message, and the first part is not lost (before, only the second part was answered)."""
+    task = StreamTask(
+        StreamConfig("conv-on", "room", "stream-on", Scene(128, 128)),
+        make_still_avatar(tmp_path / "avatar", 128),
+        RecordingEvents(),
+        voices,
+    )
+    await task.start()
+    tts, voice = voices.get(voices.default_voice("en").timbre_id)
+    first, second = clip("en_RD_Radio31_000.wav", 1.0), clip("en_RD_Radio36_000.wav", 1.5)
+    said_first = _words((await asr.atranscribe(first, "en")).text)
+    said_second = _words((await asr.atranscribe(second, "en")).text)
+    ui: list[dict] = []
+    # The LLM is slow to answer, so the user goes on before any reply is heard.
+    async with FakeLLM(reply="Sure, I can help.", first_token_delay=2.5, token_delay=0.02) as llm:
+        conv = Conversation(
+            task,
+            VoiceActivityDetector(EndpointConfig(min_silence=0.5)),
+            asr,
+            ChatModel(llm.base_url),
+            tts,
+            voice,
+            ConversationConfig(language="en"),
+            on_event=ui.append,
+        )
+        try:
+            await play(conv, first)  # ends with 1 s of silence: the turn is over
+            ended = [e for e in ui if e.get("type") == "speech" and e.get("state") == "end"]
+            assert ended, ui
+            n = len(ui)
+            await play(conv, second)
+            reply = await wait_for(ui, "reply", 15, after=n)
+            asked = llm.stats.requests[-1]["messages"][-1]
+            assert asked["role"] == "user"
+            got = _words(asked["content"])
+            assert len(got & said_first) >= 0.7 * len(said_first), (asked, said_first)
+            assert len(got & said_second) >= 0.7 * len(said_second), (asked, said_second)
+            users = [m for m in conv.history if m["role"] == "user"]
+            assert users == [asked], conv.history
+            final = [e for e in ui[n:] if e.get("type") == "transcript" and e.get("final")]
+            assert final and final[-1]["text"] == asked["content"]
+            assert reply["drive_id"]
+        finally:
+            await conv.close()
+            await task.stop()
