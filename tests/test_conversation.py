@@ -98,15 +98,37 @@ async def wait_for(events: list[dict], kind: str, within: float, after: int = 0)
     raise AssertionError(f"no {kind!r} event within {within} s; got {events}")
 
 
-async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
-    events = RecordingEvents()
+async def started_task(tmp_path: Path, voices, name: str, events=None) -> StreamTask:
+    """A streaming task of a small still avatar, speaking with the registry's voices."""
     task = StreamTask(
-        StreamConfig("conv", "room", "stream", Scene(128, 128)),
+        StreamConfig(name, "room", f"stream-{name}", Scene(128, 128)),
         make_still_avatar(tmp_path / "avatar", 128),
-        events,
+        events or RecordingEvents(),
         voices,
     )
     await task.start()
+    return task
+
+
+def conversation(
+    task, asr, llm: FakeLLM, tts, voice, language: str, ui: list[dict], min_silence: float = 0.5
+) -> Conversation:
+    """The real loop (Silero VAD, Whisper, the fake LLM over HTTP, `voice`) on `task`."""
+    return Conversation(
+        task,
+        VoiceActivityDetector(EndpointConfig(min_silence=min_silence)),
+        asr,
+        ChatModel(llm.base_url),
+        tts,
+        voice,
+        ConversationConfig(language=language),
+        on_event=ui.append,
+    )
+
+
+async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
+    events = RecordingEvents()
+    task = await started_task(tmp_path, voices, "conv", events)
     assert task.status == TaskStatus.STREAMING
     sink = CollectingSink()
     task.add_sink(sink)
@@ -114,16 +136,7 @@ async def test_turn_reply_and_barge_in(tmp_path: Path, voices, asr) -> None:
     tts, voice = voices.get(voices.default_voice("en").timbre_id)
     await warm_up(tts, voice)
     async with FakeLLM(reply=REPLY, first_token_delay=0.3, token_delay=0.06) as llm:
-        conv = Conversation(
-            task,
-            VoiceActivityDetector(EndpointConfig(min_silence=0.7)),
-            asr,
-            ChatModel(llm.base_url),
-            tts,
-            voice,
-            ConversationConfig(language="en"),
-            on_event=ui.append,
-        )
+        conv = conversation(task, asr, llm, tts, voice, "en", ui, min_silence=0.7)
         try:
             # Turn 1: a recorded English utterance, then silence.
             await play(conv, clip("en_RD_Radio31_000.wav"))
@@ -177,28 +190,13 @@ async def test_mandarin_turns_replay_the_opener(tmp_path: Path, voices, asr) -> 
         pytest.skip("Kokoro or the multilingual Whisper model is not installed")
     await asyncio.to_thread(asr.load, ("zh",))
     await warm_up(tts, voice)
-    task = StreamTask(
-        StreamConfig("conv-zh", "room", "stream", Scene(128, 128)),
-        make_still_avatar(tmp_path / "avatar", 128),
-        RecordingEvents(),
-        voices,
-    )
-    await task.start()
+    task = await started_task(tmp_path, voices, "conv-zh")
     sink = CollectingSink()
     task.add_sink(sink)
     ui: list[dict] = []
     hits = tts.clauses.hits
     async with FakeLLM(reply="好的，我可以帮您。", first_token_delay=0.1, token_delay=0.02) as llm:
-        conv = Conversation(
-            task,
-            VoiceActivityDetector(EndpointConfig(min_silence=0.5)),
-            asr,
-            ChatModel(llm.base_url),
-            tts,
-            voice,
-            ConversationConfig(language="zh"),
-            on_event=ui.append,
-        )
+        conv = conversation(task, asr, llm, tts, voice, "zh", ui)
         try:
             own = []
             for name in ("zh_bus_chinese.wav", "zh_chinese_poem1.wav"):
@@ -233,13 +231,7 @@ async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voi
     """A user whose pause ended the turn but who goes on before hearing an answer is still in
     that turn: the LLM is asked once with both parts in one message, the history keeps one user
     message, and the first part is not lost (before, only the second part was answered)."""
-    task = StreamTask(
-        StreamConfig("conv-on", "room", "stream-on", Scene(128, 128)),
-        make_still_avatar(tmp_path / "avatar", 128),
-        RecordingEvents(),
-        voices,
-    )
-    await task.start()
+    task = await started_task(tmp_path, voices, "conv-on")
     tts, voice = voices.get(voices.default_voice("en").timbre_id)
     first, second = clip("en_RD_Radio31_000.wav", 1.0), clip("en_RD_Radio36_000.wav", 1.5)
     said_first = _words((await asr.atranscribe(first, "en")).text)
@@ -247,16 +239,7 @@ async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voi
     ui: list[dict] = []
     # The LLM is slow to answer, so the user goes on before any reply is heard.
     async with FakeLLM(reply="Sure, I can help.", first_token_delay=2.5, token_delay=0.02) as llm:
-        conv = Conversation(
-            task,
-            VoiceActivityDetector(EndpointConfig(min_silence=0.5)),
-            asr,
-            ChatModel(llm.base_url),
-            tts,
-            voice,
-            ConversationConfig(language="en"),
-            on_event=ui.append,
-        )
+        conv = conversation(task, asr, llm, tts, voice, "en", ui)
         try:
             await play(conv, first)  # ends with 1 s of silence: the turn is over
             ended = [e for e in ui if e.get("type") == "speech" and e.get("state") == "end"]
