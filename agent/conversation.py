@@ -162,6 +162,10 @@ class Conversation:
         # the history): speech that starts meanwhile continues it.
         self._unanswered: np.ndarray | None = None
         self._unanswered_message: dict[str, str] | None = None
+        # The user interface shows a line of the turn being continued: the next final
+        # transcript replaces it ("continues").
+        self._unanswered_shown = False
+        self._continuing = False
         self._in_speech = False
         self._spec: _Speculation | None = None
         self._turn: asyncio.Task[None] | None = None
@@ -193,12 +197,14 @@ class Conversation:
         if text:
             self._interrupt_reply()
             self._unanswered = self._unanswered_message = None  # a new turn, typed
+            self._continuing = False
             self._commit_soon(_Speculation(self, text=text), time.perf_counter())
 
     def say(self, text: str) -> str:
         """Speak `text` as the avatar without asking the LLM (SendAgentInstanceTTS)."""
         self._interrupt_reply()
         self._unanswered = self._unanswered_message = None
+        self._continuing = False
 
         async def tokens() -> AsyncIterator[str]:
             yield text
@@ -242,6 +248,7 @@ class Conversation:
                 # one turn, transcribed whole, so its first part is neither lost nor answered
                 # on its own.
                 self._utterance = [self._unanswered[-int(MAX_TURN_S * AUDIO_RATE) :], pcm]
+                self._continuing = self._unanswered_shown or self._unanswered_message is not None
                 self._forget_unanswered_message()
             self._unanswered = None
             if self._turn is not None and not self._turn.done():
@@ -263,6 +270,8 @@ class Conversation:
             spec, self._spec = self._spec, None
             if spec is not None and self._utterance:
                 self._unanswered = np.concatenate(self._utterance)
+                self._unanswered_shown = spec.continues = self._continuing
+            self._continuing = False
             self._utterance = []
             if spec is not None:
                 self._commit_soon(spec, speech_end)
@@ -313,7 +322,10 @@ class Conversation:
             spec.cancel()
             return
         if spec.audio is not None:
-            self._emit({"type": "transcript", "text": spec.transcript, "final": True})
+            event = {"type": "transcript", "text": spec.transcript, "final": True}
+            if spec.continues:  # it replaces the line of the turn it continues
+                event["continues"] = True
+            self._emit(event)
             latency.asr_s = (spec.asr_done or speech_end) - speech_end
         if spec.transcript is not None:  # a user turn (a said text has none)
             if not spec.transcript:
@@ -462,6 +474,7 @@ class _Speculation:
         self.conv = conv
         self.drive_id = "agent-" + uuid.uuid4().hex[:16]
         self.audio = audio
+        self.continues = False  # a turn continuing one whose transcript the user was shown
         self.transcript: str | None = text
         self.asr_done: float | None = None
         self.first: SpeechChunk | None = None

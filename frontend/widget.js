@@ -105,7 +105,12 @@
 
     function line(role, text, opts) {
       var list = ui.q("ol"), last = list.lastElementChild;
-      if (opts && opts.append && last && last.className === role) { last.textContent += " " + text; }
+      var own = opts && opts.replace ? [].slice.call(list.querySelectorAll("li." + role)).pop() : null;
+      if (own) {  // the turn goes on: one line for it; a reply shown after it was never heard
+        while (own.nextElementSibling) list.removeChild(own.nextElementSibling);
+        own.textContent = text;
+      }
+      else if (opts && opts.append && last && last.className === role) { last.textContent += " " + text; }
       else { var li = document.createElement("li"); li.className = role; li.textContent = text; list.appendChild(li); }
       list.scrollTop = list.scrollHeight;
     }

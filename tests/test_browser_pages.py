@@ -340,3 +340,37 @@ def test_tutor_and_page_screenshots(
     shoot(page, shots, "tutor-zh")
     assert not errors, errors
     ctx.close()
+
+
+def test_a_continued_turn_replaces_its_line(server: ServerProcess, browser) -> None:
+    """A transcript event with "continues" (the user went on before hearing an answer) puts the
+    whole turn in that turn's line and drops the unheard reply shown after it; otherwise lines
+    are added as before."""
+    ctx, page, errors = new_page(browser)
+    page.goto(f"{server.base_url}/app/companion.html")
+    lines = page.evaluate(
+        """async () => {
+            const { transcriptWriter } = await import("/app/js/ui.js");
+            const list = document.createElement("ol");
+            document.body.append(list);
+            const add = transcriptWriter(list);
+            add("user", "Hello.");
+            add("avatar", "Hi!");
+            add("user", "I would like to");
+            add("avatar", "Sure, what");
+            add("user", "I would like to book a flight.", { replace: true });
+            const text = () => [...list.children].map((li) => li.className + ": " +
+                li.querySelector(".text").textContent);
+            const after = text();
+            add("user", "Thanks.", { replace: false });
+            return [after, text()];
+        }"""
+    )
+    assert lines[0] == [
+        "user: Hello.",
+        "avatar: Hi!",
+        "user: I would like to book a flight.",
+    ], lines
+    assert lines[1][-1] == "user: Thanks." and len(lines[1]) == 4, lines
+    assert not errors, errors
+    ctx.close()

@@ -256,6 +256,9 @@ async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voi
             assert users == [asked], conv.history
             final = [e for e in ui[n:] if e.get("type") == "transcript" and e.get("final")]
             assert final and final[-1]["text"] == asked["content"]
+            # The page shows one line for the turn: the whole text replaces a line it showed.
+            shown = any(e.get("type") == "transcript" and e.get("text") for e in ui[:n])
+            assert final[-1].get("continues", False) == shown, (shown, final)
             assert reply["drive_id"]
         finally:
             await conv.close()

@@ -8,7 +8,7 @@ import { WhepPlayer } from "./whep.js";
 
 export class AgentChat {
   // session: {WsUrl, WhepUrl, PlayToken, AgentInstanceId}
-  // handlers: onStatus(key), onLine(role, text, {append}), onLatency(obj), onEnded(reason), onMic(state)
+  // handlers: onStatus(key), onLine(role, text, {append, replace}), onLatency(obj), onEnded(reason), onMic(state)
   constructor(video, session, handlers = {}) {
     this.video = video;
     this.session = session;
@@ -98,7 +98,8 @@ export class AgentChat {
         break;
       case "transcript":
         this.replying = false;
-        if (e.text) this.h.onLine("user", e.text, { append: false });
+        // "continues": the user went on before hearing an answer; this replaces that turn's line.
+        if (e.text) this.h.onLine("user", e.text, { append: false, replace: !!e.continues });
         this.h.onStatus("st.thinking");
         break;
       case "reply":

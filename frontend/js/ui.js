@@ -16,9 +16,14 @@ export function transcriptWriter(list) {
   let atEnd = true;
   list.addEventListener("scroll", () => { atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 24; });
   if (window.ResizeObserver) new ResizeObserver(() => { if (atEnd) list.scrollTop = list.scrollHeight; }).observe(list);
-  return (role, text, { append } = {}) => {
+  return (role, text, { append, replace } = {}) => {
     let li = list.lastElementChild;
-    if (append && li && li.classList.contains(role)) {
+    const own = replace ? [...list.querySelectorAll("li." + role)].pop() : null;
+    if (own) {
+      // The turn goes on: its line gets the whole text; a reply shown after it was never heard.
+      while (own.nextElementSibling) own.nextElementSibling.remove();
+      own.querySelector(".text").textContent = text;
+    } else if (append && li && li.classList.contains(role)) {
       li.querySelector(".text").textContent += " " + text;
     } else {
       li = document.createElement("li");
