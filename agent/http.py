@@ -4,7 +4,8 @@
 Client → server: binary frames of 16-bit little-endian mono PCM (16 kHz unless a
 `{"type": "start", "sampleRate": 24000 | 48000}` text frame said otherwise), and text frames
 `{"type": "text", "text": "..."}` (typed message), `{"type": "interrupt"}`, `{"type": "ping"}`.
-Server → client: JSON events: `ready`, `speech` (start/end), `transcript`, `reply` (a sentence
+Server → client: JSON events: `ready`, `speech` (start/end), `transcript` (`continues`: the
+user went on before hearing an answer, and this text replaces the turn's earlier one), `reply` (a sentence
 the avatar is about to say), `barge_in`, `interrupted` (with what was heard), `latency`,
 `error` (where and why), `closed`. The avatar itself is watched over WebRTC (WHEP).
 """
