@@ -163,6 +163,11 @@ def test_cancel_through_the_api(app: InProcessApp, media: str) -> None:
     while list((Path(app.services.data_dir) / "videos").glob(f"{job_id}*")):
         assert time.monotonic() < deadline, "partial file left behind"
         time.sleep(0.05)
+    # The job's copy of its audio goes once the job has unwound.
+    deadline = time.monotonic() + 10
+    while list((Path(app.services.data_dir) / "videos" / "inputs").glob("*")):
+        assert time.monotonic() < deadline, "the cancelled job's inputs were left behind"
+        time.sleep(0.05)
 
 
 def test_bad_input_codes(app: InProcessApp, media: str) -> None:
