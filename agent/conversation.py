@@ -158,14 +158,9 @@ class Conversation:
         # How a reply becomes a drive of the task; the API layer passes one that records it.
         self._enqueue = enqueue or (lambda drive_id, src: task.enqueue(drive_id, src, True))
         self._utterance: list[np.ndarray] = []
-        # The last turn while its answer is unheard (its audio, and its user message once in
-        # the history): speech that starts meanwhile continues it.
-        self._unanswered: np.ndarray | None = None
-        self._unanswered_message: dict[str, str] | None = None
-        # The user interface shows a line of the turn being continued: the next final
-        # transcript replaces it ("continues").
-        self._unanswered_shown = False
-        self._continuing = False
+        # The last turn while its answer is unheard: speech that starts meanwhile continues it.
+        self._unanswered: _Unanswered | None = None
+        self._continuing = False  # the utterance in progress continues a turn shown to the user
         self._in_speech = False
         self._spec: _Speculation | None = None
         self._turn: asyncio.Task[None] | None = None
@@ -196,15 +191,13 @@ class Conversation:
         text = text.strip()
         if text:
             self._interrupt_reply()
-            self._unanswered = self._unanswered_message = None  # a new turn, typed
-            self._continuing = False
+            self._drop_unanswered()  # a new turn, typed
             self._commit_soon(_Speculation(self, text=text), time.perf_counter())
 
     def say(self, text: str) -> str:
         """Speak `text` as the avatar without asking the LLM (SendAgentInstanceTTS)."""
         self._interrupt_reply()
-        self._unanswered = self._unanswered_message = None
-        self._continuing = False
+        self._drop_unanswered()
 
         async def tokens() -> AsyncIterator[str]:
             yield text
@@ -243,14 +236,14 @@ class Conversation:
             unheard = (self._turn is not None and not self._turn.done()) or (
                 self._reply is not None and not self._reply.started
             )
-            if unheard and self._unanswered is not None:
+            before, self._unanswered = self._unanswered, None
+            if unheard and before is not None:
                 # The user went on before hearing an answer ("I'd like to ... book a flight"):
                 # one turn, transcribed whole, so its first part is neither lost nor answered
                 # on its own.
-                self._utterance = [self._unanswered[-int(MAX_TURN_S * AUDIO_RATE) :], pcm]
-                self._continuing = self._unanswered_shown or self._unanswered_message is not None
-                self._forget_unanswered_message()
-            self._unanswered = None
+                self._utterance = [before.audio[-int(MAX_TURN_S * AUDIO_RATE) :], pcm]
+                self._continuing = before.shown or before.message is not None
+                before.forget(self.history)
             if self._turn is not None and not self._turn.done():
                 self._turn.cancel()  # more speech before the last turn was answered
             if self._reply is not None and not self._reply.started:
@@ -269,8 +262,9 @@ class Conversation:
                 self._speculate()
             spec, self._spec = self._spec, None
             if spec is not None and self._utterance:
-                self._unanswered = np.concatenate(self._utterance)
-                self._unanswered_shown = spec.continues = self._continuing
+                spec.unanswered = self._unanswered = _Unanswered(
+                    np.concatenate(self._utterance), shown=self._continuing
+                )
             self._continuing = False
             self._utterance = []
             if spec is not None:
@@ -323,18 +317,19 @@ class Conversation:
             return
         if spec.audio is not None:
             event = {"type": "transcript", "text": spec.transcript, "final": True}
-            if spec.continues:  # it replaces the line of the turn it continues
+            if spec.unanswered is not None and spec.unanswered.shown:  # it replaces that line
                 event["continues"] = True
             self._emit(event)
             latency.asr_s = (spec.asr_done or speech_end) - speech_end
         if spec.transcript is not None:  # a user turn (a said text has none)
             if not spec.transcript:
-                self._unanswered = None  # nothing was said: nothing to carry on
+                if self._unanswered is spec.unanswered:
+                    self._unanswered = None  # nothing was said: nothing to carry on
                 return
             message = {"role": "user", "content": spec.transcript}
             self.history.append(message)
-            if spec.audio is not None:
-                self._unanswered_message = message
+            if spec.unanswered is not None:
+                spec.unanswered.message = message
         if spec.first is None:  # the reply had nothing to say
             return
         self._play(spec, speech_end, latency)
@@ -392,7 +387,7 @@ class Conversation:
             return
         if not reply.started:
             reply.started = True
-            self._unanswered = self._unanswered_message = None  # the user hears an answer
+            self._unanswered = None  # the user hears an answer
             self._mark_first_audio(reply)
         reply.audio_out_s += len(chunk.pcm) / AUDIO_RATE
 
@@ -422,15 +417,10 @@ class Conversation:
         if data.get("Status") in (DriveStatus.FINISHED, DriveStatus.FAILED):
             self._end_reply(reply, interrupted=False)
 
-    def _forget_unanswered_message(self) -> None:
-        """The unanswered turn's user message leaves the history (its text comes back as part
-        of the turn that continues it)."""
-        message, self._unanswered_message = self._unanswered_message, None
-        if message is not None:
-            for i in range(len(self.history) - 1, -1, -1):
-                if self.history[i] is message:
-                    del self.history[i]
-                    break
+    def _drop_unanswered(self) -> None:
+        """A new turn that continues nothing (typed, or said for the avatar)."""
+        self._unanswered = None
+        self._continuing = False
 
     def _interrupt_reply(self) -> None:
         reply = self._reply
@@ -459,6 +449,23 @@ class Conversation:
             log.exception("conversation event handler failed")
 
 
+@dataclass
+class _Unanswered:
+    """A user's turn whose answer has not been heard yet: its audio, whether the user interface
+    shows a line for it (it continues a shown turn), and its user message once in the history."""
+
+    audio: np.ndarray
+    shown: bool = False
+    message: dict[str, str] | None = None
+
+    def forget(self, history: list[dict[str, str]]) -> None:
+        """Its user message leaves the history (its text comes back in the turn continuing it)."""
+        for i in range(len(history) - 1, -1, -1):
+            if history[i] is self.message:
+                del history[i]
+                break
+
+
 class _Speculation:
     """A reply being prepared before the turn is known to be over: ASR of the utterance (when
     it is speech), the LLM's stream and the TTS, up to the reply's first audio. `cancel()` drops
@@ -474,7 +481,7 @@ class _Speculation:
         self.conv = conv
         self.drive_id = "agent-" + uuid.uuid4().hex[:16]
         self.audio = audio
-        self.continues = False  # a turn continuing one whose transcript the user was shown
+        self.unanswered: _Unanswered | None = None  # the user's turn it answers
         self.transcript: str | None = text
         self.asr_done: float | None = None
         self.first: SpeechChunk | None = None
