@@ -8,6 +8,7 @@ made by `scripts/train_lipsync.py` from synthetic speech.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,10 @@ class MouthMLP:
 
 def model_path(lookahead_ms: int) -> Path:
     return MODEL_DIR / f"mouth_mlp_la{lookahead_ms:03d}.npz"
+
+
+@functools.lru_cache(maxsize=8)
+def shipped_model(lookahead_ms: int) -> MouthMLP:
+    """The model shipped for a look-ahead, read once per process (every drive makes a tracker;
+    the weights are only read, never changed, so trackers share them)."""
+    return MouthMLP.load(model_path(lookahead_ms))

@@ -19,7 +19,7 @@ import numpy as np
 from avatar.lipsync.base import MouthTracker
 from avatar.lipsync.coarticulation import VisemeTrack
 from avatar.lipsync.features import N_FEAT, FeatureStream, append_rows
-from avatar.lipsync.model import MouthMLP, model_path, stack
+from avatar.lipsync.model import MouthMLP, shipped_model, stack
 from avatar.types import AUDIO_RATE, DEFAULT_FPS, MouthShape, PhonemeTiming
 
 # The audio model learnt the viseme track's 100 ms articulatory lead; its mouth led the loudness
@@ -49,7 +49,7 @@ class PhoneticMouthTracker(MouthTracker):
         super().__init__(fps, sample_rate)
         if sample_rate != AUDIO_RATE:
             raise ValueError("the lip-sync core takes 16 kHz audio")
-        self.model = model or MouthMLP.load(model_path(ahead_ms))
+        self.model = model or shipped_model(ahead_ms)
         self.max_step = max_step
         self.track = VisemeTrack()
         self._feats = FeatureStream()
