@@ -21,6 +21,7 @@ from avatar.render.photo_rig import EyeModel, PhotoRig, WarpGrid
 from avatar.types import AvatarRenderer, FrameParams
 
 CLOSE_AT_REST_OPENING = 0.06  # a source mouth open wider (gap / eye distance) is closed at rest
+SUPERSAMPLE_BLINK = 0.2  # a lid closing further is redrawn from sub-pixel samples
 STRIP = 32  # rows per band of the frame whose span near the person is remapped
 
 
@@ -63,8 +64,8 @@ class PhotoRenderer(AvatarRenderer):
         self._face_cache: tuple[tuple[bytes, float], np.ndarray, float] | None = None
         x0, y0, x1, y1 = rig.roi
         self._roi_slices = (slice(y0, y1), slice(x0, x1))
-        self._strip_reach, self._strip_inner, self._eye_inner = self._build_strips()
-        self._layouts: dict[int, tuple[list, list, bool]] = {}
+        self._strip_reach, self._strip_inner = self._build_strips()
+        self._layouts: dict[int, tuple[list, list]] = {}
         self._lip_knots = self._build_lip_knots()
         self._eye_anchors = np.stack([rig.frame.origin, rig.eyes[0].origin, rig.eyes[1].origin])
         self._by_v: dict[int, tuple[np.ndarray, ...]] = {}
@@ -78,7 +79,7 @@ class PhotoRenderer(AvatarRenderer):
                 np.ascontiguousarray(grid.h_taper[order]),
             )  # fmt: skip
 
-    def _build_strips(self) -> tuple[np.ndarray, np.ndarray, float]:
+    def _build_strips(self) -> tuple[np.ndarray, np.ndarray]:
         """Per band of STRIP rows of the ROI, each column's distance to the nearest pixel of
         the person layer, and (inside) to the nearest pixel that is not opaque person. A pixel
         farther from the person than the map moves it reads only transparent pixels, so the
@@ -91,28 +92,23 @@ class PhotoRenderer(AvatarRenderer):
         dist = cv2.distanceTransform(empty, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y0:y1, x0:x1]
         full = (alpha == 255).astype(np.uint8)
         inner = cv2.distanceTransform(full, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y0:y1, x0:x1]
-        eye_inner = np.inf
         # The lids redo the eye boxes from the picture: keep them inside the spans.
         for eye in r.eyes:
             bx0, by0, bx1, by1 = eye.box
-            ey = slice(max(by0 - y0, 0), max(by1 - y0, 0))
-            ex = slice(max(bx0 - x0, 0), max(bx1 - x0, 0))
-            dist[ey, ex] = 0
-            if inner[ey, ex].size:
-                eye_inner = min(eye_inner, float(inner[ey, ex].min()))
+            dist[max(by0 - y0, 0) : max(by1 - y0, 0), max(bx0 - x0, 0) : max(bx1 - x0, 0)] = 0
         h = y1 - y0
         n = -(-h // STRIP)
         out = []
-        for d, fill, red in ((dist, np.inf, np.min), (inner, 0.0, np.min)):
+        for d, fill in ((dist, np.inf), (inner, 0.0)):
             pad = np.full((n * STRIP, x1 - x0), fill, np.float32)
             pad[:h] = d
-            out.append(red(pad.reshape(n, STRIP, -1), axis=1))
-        return out[0], out[1], eye_inner
+            out.append(pad.reshape(n, STRIP, -1).min(axis=1))
+        return out[0], out[1]
 
-    def _layout(self, reach: float) -> tuple[list, list, bool]:
+    def _layout(self, reach: float) -> tuple[list, list]:
         """For a bound on how far pixels move: the ROI rectangles to remap and blend over the
-        plate, those to remap straight into the frame, and whether the eyes lie in the latter
-        (then the lids are redone in the frame). Cached by the bound rounded up."""
+        plate, and those to remap straight into the frame (never the eyes: their lids are
+        redone in the blended layer). Cached by the bound rounded up."""
         key = int(np.ceil(reach))
         cached = self._layouts.get(key)
         if cached is not None:
@@ -124,7 +120,6 @@ class PhotoRenderer(AvatarRenderer):
         h = r.roi[3] - r.roi[1]
         # The lids are redone in the blended layer: the eye boxes, shifted by up to `reach`
         # with the head, stay out of the straight parts.
-        eyes_direct = False
         m = int(np.ceil(reach)) + 2
         for eye in r.eyes:
             bx0, by0, bx1, by1 = eye.box
@@ -144,7 +139,7 @@ class PhotoRenderer(AvatarRenderer):
             a, b = x0 + run[0], x0 + run[1]
             direct.append((a, y0, b, y1))
             blend += [(p, y0, q, y1) for p, q in ((x0, a), (b, x1)) if q > p]
-        out = (blend, direct, eyes_direct)
+        out = (blend, direct)
         if len(self._layouts) < 512:
             self._layouts[key] = out
         return out
@@ -434,9 +429,10 @@ class PhotoRenderer(AvatarRenderer):
         blink: float,
         gx: float,
         gy: float = 0.0,
-    ) -> tuple[tuple[int, int, int, int], np.ndarray, tuple | None] | None:
+    ) -> tuple[tuple[int, int, int, int], np.ndarray | None, tuple | None] | None:
         """Move the lids in the backward map (in place). Returns the eye's box (ROI pixels),
-        its map before the lids moved and where the unfolding lid is to be painted."""
+        its map before the lids moved when the eye is to be redone supersampled (a closing
+        lid), and where the unfolding lid is to be painted."""
         r = self.rig
         rx0, ry0, rx1, ry1 = r.roi
         bx0, by0, bx1, by1 = eye.box
@@ -447,7 +443,7 @@ class PhotoRenderer(AvatarRenderer):
             return None
         box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
         sub = mapxy[box[1] : box[3], box[0] : box[2]]
-        before = sub.copy()
+        before = sub.copy() if blink > SUPERSAMPLE_BLINK else None
         lid = self._lid_warp(sub, eye, blink, gx, gy)
         return box, before, lid
 
@@ -572,7 +568,7 @@ class PhotoRenderer(AvatarRenderer):
                     eyes.append((eye, *done))
         frame = self._plate.copy()
         ys, xs = self._roi_slices
-        blend, direct, eyes_direct = self._layout(reach)
+        blend, direct = self._layout(reach)
         roi = frame[ys, xs]
         person = np.empty((*mapxy.shape[:2], 4), np.uint8)
         for dst, rects in ((person, blend), (roi, direct)):
@@ -581,13 +577,11 @@ class PhotoRenderer(AvatarRenderer):
                     self._person, mapxy[sy0:sy1, sx0:sx1], None, cv2.INTER_LINEAR,
                     dst=dst[sy0:sy1, sx0:sx1], borderMode=cv2.BORDER_REPLICATE,
                 )  # fmt: skip
-        # Where the eye boxes read only opaque person the frame there is the person itself.
-        layer = roi if eyes_direct else person
         for eye, box, before, lid in eyes:
-            if blink > 0.2:
-                self._supersampled_eye(layer, eye, box, before, blink, params)
+            if before is not None:
+                self._supersampled_eye(person, eye, box, before, blink, params)
             if lid is not None:
-                _paint_lid(layer, *box, *lid)
+                _paint_lid(person, *box, *lid)
         for sx0, sy0, sx1, sy1 in blend:
             _over(roi[sy0:sy1, sx0:sx1], person[sy0:sy1, sx0:sx1])
         if self._remove_background:
