@@ -112,12 +112,7 @@ class PhoneticMouthTracker(MouthTracker):
                 m = self.track.at(t)
             else:
                 m = self._from_audio(t)
-            # bounded change per frame: no jumps, whichever path made the target
-            m = np.clip(
-                self._prev + np.clip(m - self._prev, -self.max_step, self.max_step),
-                MOUTH_LO,
-                MOUTH_HI,
-            )
+            m = bounded_step(self._prev, m, self.max_step)
             out.append(MouthShape.from_array(m))
             self._prev = m
             self._frame += 1
@@ -132,6 +127,12 @@ class PhoneticMouthTracker(MouthTracker):
         ks = np.clip(k + self._taps, 0, len(self._rows) - 1)  # zero-phase smoothing taps
         pred = self.model(stack(self._rows, ks, self.model.back, self.model.ahead))
         return (self._weights @ pred) * silence_gate(self._rows, k)
+
+
+def bounded_step(prev: np.ndarray, target: np.ndarray, max_step: float) -> np.ndarray:
+    """The next mouth: `target` reached by at most `max_step` per frame, within the bounds (no
+    jumps, whichever path made the target)."""
+    return np.clip(prev + np.clip(target - prev, -max_step, max_step), MOUTH_LO, MOUTH_HI)
 
 
 def silence_gate(rows: np.ndarray, k: int) -> float:

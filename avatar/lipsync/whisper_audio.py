@@ -168,7 +168,7 @@ class WhisperMouthTracker(MouthTracker):
         from scipy.ndimage import gaussian_filter1d
 
         from avatar.lipsync.features import features
-        from avatar.lipsync.phonetic import MOUTH_HI, MOUTH_LO, silence_gate
+        from avatar.lipsync.phonetic import MOUTH_HI, MOUTH_LO, bounded_step, silence_gate
 
         raw = predict_mouths(pcm, n, self.fps)
         if self.smooth_s > 0:
@@ -178,7 +178,7 @@ class WhisperMouthTracker(MouthTracker):
         for i in range(n):
             k = int(round((i + 0.5) / self.fps * 100))
             m = np.clip(raw[i], MOUTH_LO, MOUTH_HI) * silence_gate(rows, k)
-            m = np.clip(prev + np.clip(m - prev, -self.max_step, self.max_step), MOUTH_LO, MOUTH_HI)
+            m = bounded_step(prev, m, self.max_step)
             out.append(MouthShape.from_array(m))
             prev = m
         return out

@@ -31,7 +31,6 @@ OWN_LIPS_MAX_OPEN = 0.25  # real lips are kept in silence when no more open than
 SWITCH_STEP = 0.34  # per-frame change of the library-mouth weight (about 3 frames)
 ACTION_FADE_S = 0.3
 CROP_CACHE = 96  # decoded library mouths kept
-JAW_WARP = True  # move the frame's chin with the library mouth's jaw
 
 
 @dataclass(slots=True)
@@ -167,7 +166,7 @@ class VideoAvatarRenderer(AvatarRenderer):
 
     def _jaw_field(self, seq: _Seq, k: int, j: int) -> np.ndarray | None:
         """How the frame's chin moves to sit under library mouth j (None: it stays)."""
-        if not JAW_WARP or self._jaw is None or seq.jaw is None:
+        if self._jaw is None or seq.jaw is None:
             return None
         return jaw_field(self._jaw[j], seq.jaw[k], self._mask, self._eye)
 

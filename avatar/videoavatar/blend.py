@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar.videoavatar.geometry import invert_affine
+from avatar.videoavatar.geometry import CHIN as CHIN_POINT
+from avatar.videoavatar.geometry import JAW, invert_affine
 
 
 class Placement:
@@ -36,7 +37,7 @@ class Placement:
 
 
 FIELD_SCALE = 4  # the jaw displacement field is computed at a quarter of the crop resolution
-CHIN = 8  # the chin's index in geometry.JAW
+CHIN = JAW.index(CHIN_POINT)  # the chin's index in the jaw line
 
 
 def jaw_field(
@@ -78,8 +79,8 @@ def _warp_roi(
     ss = np.array([[FIELD_SCALE, 0, 0], [0, FIELD_SCALE, 0]], np.float32)
     m = place.m.astype(np.float32) @ np.vstack([ss, [0, 0, 1]])  # field grid -> ROI
     f_roi = field @ lin.T
-    fx = cv2.warpAffine(f_roi[..., 0], m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    fy = cv2.warpAffine(f_roi[..., 1], m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    fxy = cv2.warpAffine(f_roi, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    fx, fy = fxy[..., 0], fxy[..., 1]
     outside = cv2.warpAffine(support, place.m, (w, h), flags=cv2.INTER_LINEAR) <= 0
     fx[outside] = 0.0
     fy[outside] = 0.0
