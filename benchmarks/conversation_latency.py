@@ -39,7 +39,7 @@ from agent.llm import ChatModel  # noqa: E402
 from avatar.compose import Scene  # noqa: E402
 from avatar.stream.contract import DriveStatus, StreamConfig  # noqa: E402
 from avatar.stream.task import StreamTask  # noqa: E402
-from avatar.stream.testing import RecordingEvents, make_still_avatar  # noqa: E402
+from avatar.stream.testing import CollectingSink, RecordingEvents, make_still_avatar  # noqa: E402
 from avatar.types import AUDIO_RATE, CHUNK_SAMPLES  # noqa: E402
 from tests.fake_llm import FakeLLM  # noqa: E402
 
@@ -108,35 +108,6 @@ async def one_turn(conv: Conversation, pcm: np.ndarray, ui: list[dict]) -> dict 
     return None
 
 
-class ReplyRecorder:
-    """A sink on the task that keeps the audio of the first drive it hears (the first reply)."""
-
-    def __init__(self) -> None:
-        self.drive_id: str | None = None
-        self.pcm: list[np.ndarray] = []
-        self.finished = asyncio.Event()
-
-    def on_video(self, frame) -> None:  # type: ignore[no-untyped-def]
-        pass
-
-    def on_audio(self, chunk) -> None:  # type: ignore[no-untyped-def]
-        if chunk.drive_id is None:
-            return
-        if self.drive_id is None:
-            self.drive_id = chunk.drive_id
-        if chunk.drive_id == self.drive_id:
-            self.pcm.append(np.asarray(chunk.pcm, np.int16))
-
-    def on_event(self, message: dict) -> None:
-        data = message.get("Data") or {}
-        done = data.get("Status") in (DriveStatus.FINISHED, DriveStatus.FAILED)
-        if done and self.drive_id is not None and data.get("DriveId") == self.drive_id:
-            self.finished.set()
-
-    def on_close(self) -> None:
-        pass
-
-
 async def run(  # type: ignore[no-untyped-def]
     llm_url: str,
     model: str,
@@ -153,11 +124,12 @@ async def run(  # type: ignore[no-untyped-def]
     if not clause_cache and hasattr(tts, "clauses"):
         tts.clauses.max_items = 0
     await warm_up(tts, voice)
+    events = RecordingEvents()
     with tempfile.TemporaryDirectory() as tmp:
         task = StreamTask(
             StreamConfig("bench", "room", "stream", Scene(256, 256)),
             make_still_avatar(Path(tmp) / "avatar", 256),
-            RecordingEvents(),
+            events,
             voices,
         )
         await task.start()
@@ -176,9 +148,10 @@ async def run(  # type: ignore[no-untyped-def]
             ConversationConfig(language=language),
             on_event=record,
         )
-        recorder = ReplyRecorder()
+        sink = CollectingSink(keep_frames=False)  # keeps the first reply's audio (--save-reply)
         if save_reply is not None:
-            task.add_sink(recorder)
+            task.add_sink(sink)
+        first_reply: str | None = None
         utterances = UTTERANCES[language]
         results = []
         try:
@@ -196,15 +169,19 @@ async def run(  # type: ignore[no-untyped-def]
                     print(json.dumps({k: r.get(k) for k in (*BREAKDOWN, "total_ms")}), flush=True)
                 if save_reply is not None and t == 0:
                     # The first reply plays out before it is cut.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(recorder.finished.wait(), 15)
+                    replies = [e["drive_id"] for e in ui[n:] if e["type"] == "reply"]
+                    first_reply = replies[0] if replies else None
+                    ended = {DriveStatus.FINISHED, DriveStatus.FAILED}
+                    if first_reply is not None:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(events.wait_drive(first_reply, ended), 15)
                 conv.interrupt()
                 await asyncio.sleep(0.5)
         finally:
             await conv.close()
             await task.stop()
-        if save_reply is not None and recorder.pcm:
-            sf.write(save_reply, np.concatenate(recorder.pcm), AUDIO_RATE)
+        if save_reply is not None and first_reply is not None:
+            sf.write(save_reply, sink.pcm(first_reply), AUDIO_RATE)
         return results
 
 
