@@ -103,10 +103,14 @@ class WebhookReceiver:
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def chromium_args(microphone: str) -> list[str]:
+def chromium_args(microphone: str | None = None) -> list[str]:
     """Flags for headless Debian Chromium in page tests: WebRTC on 127.0.0.1 (loopback candidates,
-    no mDNS names), autoplay, and `microphone` (a WAV path, optionally with `%noloop`) as the
-    granted fake microphone; no background traffic off the machine."""
+    no mDNS names), autoplay, media permission granted, and `microphone` (a WAV path, optionally
+    with `%noloop`) as the fake microphone if given; no background traffic off the machine."""
+    mic = [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+    ]
     return [
         "--no-sandbox",
         "--headless=new",
@@ -115,8 +119,7 @@ def chromium_args(microphone: str) -> list[str]:
         "--disable-features=WebRtcHideLocalIpsWithMdns",
         "--autoplay-policy=no-user-gesture-required",
         "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
+        *(mic if microphone is not None else []),
         "--disable-background-networking",
         "--disable-component-update",
         "--no-first-run",

@@ -9,17 +9,8 @@ import pytest
 
 from avatar.transport.pattern import PushPcmSource, tone
 from avatar.transport.testing import pattern_task, serve, transport_app, wait_until
+from tests.support import CHROMIUM, chromium_args
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--allow-loopback-in-peer-connection",  # gather 127.0.0.1 candidates
-    "--disable-features=WebRtcHideLocalIpsWithMdns",  # plain addresses, no multicast DNS
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--disable-gpu",
-]
 SCREENSHOT = "/tmp/dh_play.png"
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
@@ -49,7 +40,7 @@ async def test_chromium_plays_a_stream(codec):
     hub = app.state.transport
     await task.start()
     async with serve(app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args())
         try:
             page = await browser.new_page(viewport={"width": 400, "height": 440})
             token = hub.signer.issue("play", "room1", "s1", ttl_s=60)
@@ -107,7 +98,7 @@ async def test_chromium_plays_the_real_server(tmp_path):
         api.wait("GetDigitalHumanStreamTaskStatus", {"TaskId": task_id}, lambda d: d["Status"] == 3)
         play = api.ok("CreateStreamPlayToken", {"RoomId": "room", "StreamId": "browser"})
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args())
             try:
                 page = await browser.new_page(viewport={"width": 460, "height": 520})
                 await page.goto(play["PlayUrl"])
@@ -153,12 +144,7 @@ async def test_chromium_publishes_a_microphone_by_whip():
 
     async with serve(app) as base, async_playwright() as pw:
         follower = asyncio.get_running_loop().create_task(follow())
-        args = [
-            *FLAGS,
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-        ]
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(str(wav)))
         try:
             page = await browser.new_page()
             play = hub.signer.issue("play", "room1", "s1")

@@ -68,7 +68,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     # A silent microphone: the microphone is on (its button enabled) but no turn starts by voice.
     silence = tmp_path_factory.mktemp("mic") / "silence.wav"
     sf.write(silence, np.zeros(16000 * 120, np.int16), 16000)
-    args = chromium_args(f"{silence}")
+    args = chromium_args(str(silence))
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         yield b
