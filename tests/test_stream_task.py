@@ -519,11 +519,10 @@ async def test_frames_render_ahead_and_leave_with_their_audio(avatar: Path) -> N
 class _CountingTracker(MouthTracker):
     """The default tracker, recording how often and with how much audio it is called."""
 
-    pushes: list[int] = []
-
-    def __init__(self, fps: int) -> None:
+    def __init__(self, fps: int, pushes: list[int]) -> None:
         super().__init__(fps)
         self._inner = make_mouth_tracker(fps)
+        self.pushes = pushes  # frames out per call, appended to the caller's list
 
     @property
     def lookahead_ms(self) -> int:
@@ -531,7 +530,7 @@ class _CountingTracker(MouthTracker):
 
     def push_audio(self, pcm: np.ndarray) -> list[MouthShape]:
         out = self._inner.push_audio(pcm)
-        _CountingTracker.pushes.append(len(out))
+        self.pushes.append(len(out))
         return out
 
     def flush(self) -> list[MouthShape]:
@@ -541,15 +540,16 @@ class _CountingTracker(MouthTracker):
 async def test_tracker_is_fed_once_per_frame_it_can_emit(avatar: Path, speech) -> None:
     """The runtime gives the tracker its audio when a frame can come out (once per frame at
     25 fps, not once per 20 ms chunk), and the mouth still follows the sound."""
-    _CountingTracker.pushes = []
+    pushes: list[int] = []
     pcm = speech[: int(2.0 * AUDIO_RATE)]
-    task, events, sink = await start_task(avatar, fps=25, tracker_factory=_CountingTracker)
+    task, events, sink = await start_task(
+        avatar, fps=25, tracker_factory=lambda fps: _CountingTracker(fps, pushes)
+    )
     await asyncio.sleep(0.2)
     task.enqueue("d1", file_source(pcm))
     async with asyncio.timeout(6):
         await events.wait_drive("d1", ENDED)
     await task.stop()
-    pushes = _CountingTracker.pushes
     chunks = len(pcm) // CHUNK_SAMPLES
     assert len(pushes) <= chunks // 2 + 2  # one call per two chunks at 25 fps
     assert sum(1 for n in pushes if n == 0) <= 2  # hardly a call that yields no frame

@@ -2,9 +2,8 @@
 yuv420p AVFrames of its pictures (encoded once per codec in video.py).
 
 Audio is encoded here, on the event loop (about 0.1 ms per 20 ms chunk, nothing for settled
-silence), instead of by
-aiortc's per-viewer encoder in the shared thread pool: under load that pool is busy with video
-encodes and audio is what starved first. Packets carry pts from the task's clock
+silence), instead of by aiortc's per-viewer encoder in the shared thread pool: under load that
+pool is busy with video encodes and audio is what starved first. Packets carry pts from the task's clock
 (chunk index × 960 at 48 kHz), so audio and video timestamps come from one clock.
 """
 
