@@ -448,10 +448,11 @@ class PhotoRenderer(AvatarRenderer):
         return box, before, lid
 
     def _lid_warp(
-        self, sub: np.ndarray, eye: EyeModel, blink: float, gx: float, gy: float
-    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        self, sub: np.ndarray, eye: EyeModel, blink: float, gx: float, gy: float,
+        paint: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:  # fmt: skip
         """The lid warp on a backward map `sub` of the eye's box (any resolution: it works on
-        the source positions the map holds)."""
+        the source positions the map holds), and how to paint the unfolding lid (`paint`)."""
         d = sub - eye.origin
         u = d[..., 0] * eye.u_axis[0] + d[..., 1] * eye.u_axis[1]
         v = d[..., 0] * eye.v_axis[0] + d[..., 1] * eye.v_axis[1]
@@ -460,7 +461,8 @@ class PhotoRenderer(AvatarRenderer):
         gap = bot - top
         if blink <= 0.0:
             # Open eyes (a gaze shift only): the lids stay, only the iris slides.
-            self._gaze(sub, eye, u, v, top, np.maximum(bot, top), gap, gx, gy)
+            us, vs = _gaze_shift(eye, u, v, v, top, np.maximum(bot, top), gap, gx, gy)
+            _write_map(sub, eye, us, vs)
             return None
         # The lid edge comes down by a smooth profile that reaches a little past the corners,
         # so the closed lash line bends down there instead of ending in a hook.
@@ -491,15 +493,10 @@ class PhotoRenderer(AvatarRenderer):
         vs = np.where(band, vs, v)
         us = u
         if (gx != 0.0 or gy != 0.0) and blink < 0.95:
-            # Gaze: slide what shows between the lids (the iris), less towards the corners.
-            inside = (v > tp) & (v < bp)
-            rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
-            us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
-            if gy != 0.0:
-                edge = np.clip(np.minimum(v - tp, bp - v) / (0.25 * eye.gap_max + 1e-3), 0, 1)
-                vs = np.where(inside, vs - gy * 0.18 * eye.gap_max * rel * edge, vs)
-        sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
-        sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
+            us, vs = _gaze_shift(eye, u, v, vs, tp, bp, gap, gx, gy)
+        _write_map(sub, eye, us, vs)
+        if not paint:
+            return None
         # The unfolded band is the lid skin stretched many times (lash roots and the crease
         # line would streak): it is painted as smooth lid skin, more as it unfolds further.
         unfold = np.clip((tp - top) / (0.35 * eye.gap_max + 1e-3), 0, 1)
@@ -517,21 +514,6 @@ class PhotoRenderer(AvatarRenderer):
         )
         above = max(2, int(round(0.15 * eye.gap_max)))
         return cover.astype(np.float32), (shade / 0.93).astype(np.float32), above
-
-    def _gaze(
-        self, sub: np.ndarray, eye: EyeModel, u: np.ndarray, v: np.ndarray, tp: np.ndarray,
-        bp: np.ndarray, gap: np.ndarray, gx: float, gy: float,
-    ) -> None:  # fmt: skip
-        """The gaze part of `_lid_warp` with the lids where they are (in place)."""
-        inside = (v > tp) & (v < bp)
-        rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
-        us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
-        vs = v
-        if gy != 0.0:
-            edge = np.clip(np.minimum(v - tp, bp - v) / (0.25 * eye.gap_max + 1e-3), 0, 1)
-            vs = np.where(inside, v - gy * 0.18 * eye.gap_max * rel * edge, v)
-        sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
-        sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
 
     # --- the frame -----------------------------------------------------------------------------
 
@@ -617,7 +599,7 @@ class PhotoRenderer(AvatarRenderer):
         w, h = x1 - x0, y1 - y0
         s = 3 if w * h < 6000 else 2
         fine = cv2.resize(before, (w * s, h * s), interpolation=cv2.INTER_LINEAR)
-        self._lid_warp(fine, eye, blink, params.gaze_x, params.gaze_y)
+        self._lid_warp(fine, eye, blink, params.gaze_x, params.gaze_y, paint=False)
         patch = cv2.remap(
             self._person, fine, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -660,6 +642,27 @@ class PhotoRenderer(AvatarRenderer):
         dense[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] += fd[
             y0 - sy - fy0 : y1 - sy - fy0, x0 - sx - fx0 : x1 - sx - fx0
         ]
+
+
+def _gaze_shift(
+    eye: EyeModel, u: np.ndarray, v: np.ndarray, vs: np.ndarray, tp: np.ndarray, bp: np.ndarray,
+    gap: np.ndarray, gx: float, gy: float,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Gaze: what shows between the lid edges `tp`..`bp` (the iris) slides, less towards the
+    corners; `vs` is where the lids put each point. Returns the source (u, v)."""
+    inside = (v > tp) & (v < bp)
+    rel = np.clip(gap / max(eye.gap_max, 1e-3), 0, 1)
+    us = np.where(inside, u - gx * 0.22 * eye.half_width * rel, u)
+    if gy != 0.0:
+        edge = np.clip(np.minimum(v - tp, bp - v) / (0.25 * eye.gap_max + 1e-3), 0, 1)
+        vs = np.where(inside, vs - gy * 0.18 * eye.gap_max * rel * edge, vs)
+    return us, vs
+
+
+def _write_map(sub: np.ndarray, eye: EyeModel, us: np.ndarray, vs: np.ndarray) -> None:
+    """Eye-frame source points (us, vs) into the backward map, in place."""
+    sub[..., 0] = eye.origin[0] + us * eye.u_axis[0] + vs * eye.v_axis[0]
+    sub[..., 1] = eye.origin[1] + us * eye.u_axis[1] + vs * eye.v_axis[1]
 
 
 def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
