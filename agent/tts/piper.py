@@ -4,8 +4,10 @@ Piper is GPL-3 and an optional extra (`pip install digital-human[voices]`); when
 package is missing this backend offers no voices. The model is patched in memory (with `onnx`) to
 expose its duration predictor, which gives exact per-phoneme sample counts for lip-sync.
 
-SpeechOptions (scales in agent.tts.audio): speech_rate is the model's length scale; pitch_rate
-shifts pitch without changing duration (synthesize longer, then resample shorter).
+SpeechOptions (scales in agent.tts.audio): speech_rate sets the duration, pitch_rate shifts pitch
+without changing it (synthesize longer, then resample shorter). Piper's length scale stretches only
+part of a sentence (short blanks between phonemes barely grow), so the scale that gives a wanted
+duration factor is found from one calibration per voice (`_length_scale`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class PiperTTS(SentenceTTS):
         self._piper: Any = None
         self._has_alignments = False
         self._load_lock = threading.Lock()
+        self._fixed_share: float | None = None  # share of a sentence the length scale leaves
 
     @staticmethod
     def available() -> bool:
@@ -127,7 +130,7 @@ class PiperTTS(SentenceTTS):
         pv = self._piper
         pitch = pitch_factor(options.pitch_rate)
         # Pitch up by p: synthesize p times longer, then play it p times faster.
-        length = rate_to_length_scale(options.speech_rate) * pitch
+        length = self._length_scale(rate_to_length_scale(options.speech_rate) * pitch)
         cfg = SynthesisConfig(length_scale=length, normalize_audio=True, volume=1.0)
         rate_in = pv.config.sample_rate * pitch
         pieces: list[np.ndarray] = []
@@ -148,6 +151,32 @@ class PiperTTS(SentenceTTS):
         pcm = normalize(resample(np.concatenate(pieces), rate_in), options.volume)
         duration = len(pcm) / AUDIO_RATE
         return SentenceAudio(pcm, phonemes, _word_timings(sentence, spoken_words, duration))
+
+    def _length_scale(self, stretch: float) -> float:
+        """The model's length scale that makes a sentence `stretch` times as long."""
+        if abs(stretch - 1.0) < 1e-6:
+            return 1.0
+        if self._fixed_share is None:
+            self._fixed_share = self._measure_fixed_share()
+        f = self._fixed_share
+        # Duration = fixed + scaled * scale, with fixed + scaled = 1 at scale 1.
+        return max(0.1, (stretch - f) / (1.0 - f))
+
+    def _measure_fixed_share(self) -> float:
+        """Sentence length at scales 1 and 2, without duration noise, gives the unscaled share."""
+        from piper import SynthesisConfig
+
+        def samples(scale: float) -> int:
+            cfg = SynthesisConfig(length_scale=scale, noise_w_scale=0.0)
+            return sum(len(c.audio_float_array) for c in self._piper.synthesize(_CALIBRATION, cfg))
+
+        one, two = samples(1.0), samples(2.0)
+        share = (2 * one - two) / one if one else 0.0
+        return min(0.6, max(0.0, share))
+
+
+# A sentence of everyday length and phoneme mix, for the length-scale calibration.
+_CALIBRATION = "We are all here, and the weather is lovely today."
 
 
 def _units(chunk: Any, n_samples: int) -> list[tuple[str, int]]:
