@@ -1,7 +1,7 @@
 """The photo avatar's mouth and lids as a user sees them, on real pictures from the shared media:
 teeth in the photo's own colour (never pure white) that ride on the skull, lips closed over a
-parted source without a dark line, a rounded "o" that is narrow and round, a smile that lifts
-the corners, and closed lids that are smooth skin rather than stretched lid texture."""
+parted source without a dark line, a rounded "o" that is narrow and round (and loses a smiling
+photo's smile), a smile that lifts the corners, and closed lids that are smooth skin rather than stretched lid texture."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from avatar.face.landmarks import detect_faces
 from avatar.registry import build_avatar, load_renderer
 from avatar.render.photo import PhotoRenderer
+from avatar.render.photo_mouth import smooth_closed_curve
 from avatar.types import REST_PARAMS, FrameParams, MouthShape
 from tests.support import MEDIA
 
@@ -119,6 +120,37 @@ def test_smile_lifts_the_mouth_corners(s42: PhotoRenderer) -> None:
         return float(((pts[13] + pts[14]) / 2 - (pts[61] + pts[291]) / 2) @ v)
 
     assert lift(FrameParams(smile=1.0)) - lift(REST_PARAMS) > 0.05 * s42.rig.E
+
+
+@pytest.mark.parametrize("name", ["astronaut", "greenscreen_male_eastasian_d0frame"])
+def test_a_smiling_photo_rounds_its_lips_without_the_smile(tmp_path: Path, name: str) -> None:
+    """Both photos smile broadly. An "o" keeping the smile's lifted corners was a dark crescent;
+    rounded lips bring the corners down to about the rest pose's height (before: 0.02-0.04 E
+    higher than at rest)."""
+    r = _build(tmp_path, name)
+    v, e = r.rig.frame.v_axis, r.rig.E
+
+    def lift(p: FrameParams) -> float:
+        pts = _points(r, p)
+        return float(((pts[13] + pts[14]) / 2 - (pts[61] + pts[291]) / 2) @ v)
+
+    rest = lift(REST_PARAMS)
+    o = lift(FrameParams(mouth=MouthShape(jaw_open=0.35, lip_round=1.0)))
+    assert o < rest + 0.015 * e, (o / e, rest / e)
+
+
+def test_mouth_outline_is_a_smooth_curve_through_the_lip_points() -> None:
+    # An "o": corners at the ends, the lips far apart right next to them.
+    upper = np.array([[0, 10], [3, 2], [10, 0], [17, 2], [20, 10]], float)
+    lower = np.array([[0, 10], [3, 18], [10, 20], [17, 18], [20, 10]], float)
+    outline = smooth_closed_curve(np.concatenate([upper, lower[::-1]]))
+    assert len(outline) == 4 * 8  # the shared corners count once
+    for p in np.concatenate([upper, lower]):
+        assert np.min(np.linalg.norm(outline - p, axis=1)) < 1e-9  # through every point
+    assert outline.min() > -1.0 and outline.max() < 21.0  # no loops or overshoot
+    # Round at the ends: at 1 px in from a corner the outline is already well open.
+    near = outline[np.abs(outline[:, 0] - 1.0) < 0.6]
+    assert np.ptp(near[:, 1]) > 5.0, near
 
 
 def test_closed_lids_are_smooth_skin(tmp_path: Path) -> None:

@@ -194,7 +194,9 @@ def draw_mouth_interior(
     gap = float(np.max(np.linalg.norm(lower - upper, axis=1)))
     if gap < 0.5:
         return
-    poly = np.concatenate([upper, lower[::-1]])
+    # A smooth outline through the lip points: straight chords between so few points cut the
+    # rounded ends of an "o" off square.
+    poly = smooth_closed_curve(np.concatenate([upper, lower[::-1]]))
     fh, fw = frame.shape[:2]
     x0 = max(int(np.floor(poly[:, 0].min())) - 2, 0)
     y0 = max(int(np.floor(poly[:, 1].min())) - 2, 0)
@@ -269,6 +271,36 @@ def draw_mouth_interior(
     a = (maskf * opacity)[..., None]
     roi = frame[y0:y1, x0:x1, :3]
     roi[:] = (col * a + roi.astype(np.float32) * (1 - a)).astype(np.uint8)
+
+
+def smooth_closed_curve(points: np.ndarray, steps: int = 4) -> np.ndarray:
+    """A closed centripetal Catmull-Rom curve through `points` (N×2; repeats are dropped),
+    `steps` samples per span. Centripetal knots never loop or overshoot at uneven spacing."""
+    pts = np.asarray(points, np.float64)
+    keep = np.linalg.norm(np.diff(pts, axis=0, append=pts[:1]), axis=1) > 1e-3
+    pts = pts[keep]
+    n = len(pts)
+    if n < 3:
+        return pts
+    p0, p1, p2, p3 = (np.roll(pts, k, axis=0) for k in (1, 0, -1, -2))  # span p1 -> p2
+
+    def knot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.maximum(np.linalg.norm(b - a, axis=1), 1e-6) ** 0.5
+
+    t1 = knot(p0, p1)
+    t2 = t1 + knot(p1, p2)
+    t3 = t2 + knot(p2, p3)
+    u = np.linspace(0.0, 1.0, steps, endpoint=False)[None, :]
+    t = t1[:, None] + u * (t2 - t1)[:, None]  # n × steps, in each span's own knots
+    t1, t2, t3 = (x[:, None, None] for x in (t1, t2, t3))
+    t = t[..., None]
+    p0, p1, p2, p3 = (x[:, None, :] for x in (p0, p1, p2, p3))
+    a1 = (t1 - t) / t1 * p0 + t / t1 * p1
+    a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+    a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+    b1 = (t2 - t) / t2 * a1 + t / t2 * a2
+    b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+    return ((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2).reshape(-1, 2)
 
 
 def _place(

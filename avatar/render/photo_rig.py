@@ -28,6 +28,7 @@ from avatar.render.photo_mouth import MouthLook, add_photo_teeth, build_teeth, t
 
 ALPHA_UPPER = 0.2  # share of a mouth opening taken by the upper lip; the jaw takes the rest
 TABLE_SIZE = 160  # samples of the knot tables along u
+SMILE_LIFT = 0.11  # how far a full smile lifts the mouth corners (units of the eye distance)
 
 
 def smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
@@ -295,6 +296,10 @@ class PhotoRig:
         w_i = max(abs(uv[78, 0]), abs(uv[308, 0]), 1e-3)
         w_o = max(abs(uv[61, 0]), abs(uv[291, 0]), 1e-3)
         self.w_o = w_o
+        # How far the source's mouth corners stand above its lips' middle (a smile), in units of
+        # E; a few hundredths is a neutral mouth.
+        mid = (uv[13, 1] + uv[14, 1]) / 2
+        self.corner_lift = float(mid - (uv[61, 1] + uv[291, 1]) / 2) / E
         lat = 1 - smoothstep(0.95 * W, 1.2 * W, a)
         p_in = np.sqrt(np.clip(1 - (a / w_i) ** 2, 0, 1))
         p_out = np.sqrt(np.clip(1 - (a / w_o) ** 2, 0, 1))
@@ -356,7 +361,7 @@ class PhotoRig:
         # the lower lip stretches a little thinner.
         rise = np.clip(a / w_o, 0, 1) ** 2 * (1 - smoothstep(w_o, w_o + 0.5 * E, a))
         sm = zero.copy()
-        sm[:, 4:8] = (-0.11 * E * rise)[:, None]
+        sm[:, 4:8] = (-SMILE_LIFT * E * rise)[:, None]
         sm[:, 7] -= 0.025 * E * (1 - smoothstep(0.2 * w_o, w_o, a))
         sm[:, 3] = -0.05 * E * smoothstep(0.1 * E, 0.35 * E, a) * (1 - smoothstep(W, 1.2 * W, a))
         sm[:, 8] = -0.03 * E * rise
