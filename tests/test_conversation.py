@@ -111,7 +111,15 @@ async def started_task(tmp_path: Path, voices, name: str, events=None) -> Stream
 
 
 def conversation(
-    task, asr, llm: FakeLLM, tts, voice, language: str, ui: list[dict], min_silence: float = 0.5
+    task,
+    asr,
+    llm: FakeLLM,
+    tts,
+    voice,
+    language: str,
+    ui: list[dict],
+    min_silence: float = 0.5,
+    **options,
 ) -> Conversation:
     """The real loop (Silero VAD, Whisper, the fake LLM over HTTP, `voice`) on `task`."""
     return Conversation(
@@ -123,6 +131,7 @@ def conversation(
         voice,
         ConversationConfig(language=language),
         on_event=ui.append,
+        **options,
     )
 
 
@@ -227,23 +236,37 @@ def _words(text: str) -> set[str]:
     return {w.strip(".,!?;:'\"").lower() for w in text.split()} - {""}
 
 
-async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voices, asr) -> None:
+@pytest.mark.parametrize("answer_shown", [False, True], ids=["slow-llm", "reply-waiting"])
+async def test_speech_going_on_before_any_answer_is_one_turn(
+    tmp_path: Path, voices, asr, answer_shown: bool
+) -> None:
     """A user whose pause ended the turn but who goes on before hearing an answer is still in
     that turn: the LLM is asked once with both parts in one message, the history keeps one user
-    message, and the first part is not lost (before, only the second part was answered)."""
+    message, and the first part is not lost (before, only the second part was answered).
+    slow-llm: the user goes on before the first part's transcript is shown. reply-waiting: the
+    transcript and the reply are out, but the reply waits behind another drive, so the user
+    hears nothing yet; the merged transcript then says it continues the line on the page."""
     task = await started_task(tmp_path, voices, "conv-on")
     tts, voice = voices.get(voices.default_voice("en").timbre_id)
     first, second = clip("en_RD_Radio31_000.wav", 1.0), clip("en_RD_Radio36_000.wav", 1.5)
     said_first = _words((await asr.atranscribe(first, "en")).text)
     said_second = _words((await asr.atranscribe(second, "en")).text)
     ui: list[dict] = []
+    options: dict = {}
+    if answer_shown:
+        busy = " ".join(["The avatar is still busy saying something else."] * 8)
+        task.enqueue_text("busy", busy, voice.timbre_id)
+        options["enqueue"] = lambda drive_id, source: task.enqueue(drive_id, source)
     # The LLM is slow to answer, so the user goes on before any reply is heard.
     async with FakeLLM(reply="Sure, I can help.", first_token_delay=2.5, token_delay=0.02) as llm:
-        conv = conversation(task, asr, llm, tts, voice, "en", ui)
+        conv = conversation(task, asr, llm, tts, voice, "en", ui, **options)
         try:
             await play(conv, first)  # ends with 1 s of silence: the turn is over
             ended = [e for e in ui if e.get("type") == "speech" and e.get("state") == "end"]
             assert ended, ui
+            if answer_shown:  # its transcript and reply are out, the reply is not heard
+                await wait_for(ui, "reply", 15)
+                assert task.drive_status("busy") == DriveStatus.DRIVING
             n = len(ui)
             await play(conv, second)
             reply = await wait_for(ui, "reply", 15, after=n)
@@ -258,6 +281,7 @@ async def test_speech_going_on_before_any_answer_is_one_turn(tmp_path: Path, voi
             assert final and final[-1]["text"] == asked["content"]
             # The page shows one line for the turn: the whole text replaces a line it showed.
             shown = any(e.get("type") == "transcript" and e.get("text") for e in ui[:n])
+            assert shown == answer_shown, ui[:n]
             assert final[-1].get("continues", False) == shown, (shown, final)
             assert reply["drive_id"]
         finally:
