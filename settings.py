@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_model: str | None = None
     tts_online: bool = False  # offer edge-tts voices (need the internet; fall back offline)
+    # Threads of each offline voice: 2 say a short Mandarin clause in ~0.43 s instead of ~0.65 s
+    # for ~10 % more CPU; 1 is leanest when many streams speak at once.
+    tts_threads: int = Field(default=2, ge=1)
     web_open_sessions: bool = True  # companion/tutor pages may start sessions without sign-in
     # Threads of the local model (1 holds up best under load).
     llm_threads: int = Field(default=1, ge=1)

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from agent.onnx_options import session_options
 from avatar.types import AUDIO_RATE
 
 WINDOW = 512  # samples per Silero window at 16 kHz (32 ms)
@@ -45,9 +46,7 @@ class SileroVAD:
         path = model_path or silero_model_path()
         if path is None:
             raise RuntimeError("silero-vad is not installed (pip install --no-deps silero-vad)")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
+        opts = session_options(1)
         self._session = ort.InferenceSession(
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )

@@ -39,7 +39,9 @@ def _tts_registry(settings: Settings):  # type: ignore[no-untyped-def]
         from agent.tts.registry import default_registry
 
         return default_registry(
-            threads=1, online=settings.tts_online, cache_dir=Path(settings.data_dir) / "models"
+            threads=settings.tts_threads,
+            online=settings.tts_online,
+            cache_dir=Path(settings.data_dir) / "models",
         )
     except Exception:
         log.exception("no TTS voices: DriveByText will answer 400000004")

@@ -116,10 +116,11 @@ async def run(  # type: ignore[no-untyped-def]
     language: str = "en",
     save_reply: Path | None = None,
     clause_cache: bool = True,
+    tts_threads: int = 2,
 ) -> list[dict]:
     from agent.tts.registry import default_registry
 
-    voices = default_registry()
+    voices = default_registry(threads=tts_threads)
     tts, voice = voices.get(voices.default_voice(language).timbre_id)
     if not clause_cache and hasattr(tts, "clauses"):
         tts.clauses.max_items = 0
@@ -196,6 +197,7 @@ def main() -> None:
     ap.add_argument("--language", choices=sorted(UTTERANCES), default="en")
     ap.add_argument("--save-reply", type=Path, help="write the first reply's audio to this WAV")
     ap.add_argument("--no-clause-cache", action="store_true", help="Kokoro: no replayed clauses")
+    ap.add_argument("--tts-threads", type=int, default=2, help="as DH_TTS_THREADS (default 2)")
     args = ap.parse_args()
     from agent.asr.whisper import WhisperASR
 
@@ -212,6 +214,7 @@ def main() -> None:
                 lang,
                 args.save_reply,
                 not args.no_clause_cache,
+                args.tts_threads,
             )
         )
     totals = [r["total_ms"] for r in fake]
@@ -234,6 +237,7 @@ def main() -> None:
                         asr,
                         lang,
                         clause_cache=not args.no_clause_cache,
+                        tts_threads=args.tts_threads,
                     )
                 )
             finally:
@@ -248,6 +252,7 @@ def main() -> None:
     out["language"] = lang
     if args.no_clause_cache:
         out["clause_cache"] = False
+    out["tts_threads"] = args.tts_threads
     out["note"] = "end of voiced speech -> first reply audio chunk leaving the task's clock"
     print(json.dumps(out))
 

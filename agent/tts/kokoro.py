@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.onnx_options import session_options
 from agent.sentences import SentenceSplitter
 from agent.tts.audio import normalize, pitch_factor, rate_to_length_scale, resample
 from agent.tts.base import SentenceAudio, SentenceTTS, SpeechOptions, TTSError, Voice
@@ -207,9 +208,7 @@ class KokoroTTS(SentenceTTS):
             self._vocab = json.loads(vocab.read_text(encoding="utf-8"))["vocab"]
             with np.load(voices) as npz:
                 self._styles = {k: npz[k] for k in npz.files}
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self._threads
-            opts.inter_op_num_threads = 1
+            opts = session_options(self._threads)
             self._g2p = zh.ZHG2P()
             self._g2p("你好")  # builds jieba's dictionary now, not in the first drive
             model = assemble_model(self._cache_dir)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.onnx_options import session_options
 from agent.sentences import words_of
 from agent.tts.audio import normalize, pitch_factor, rate_to_length_scale, resample
 from agent.tts.base import SentenceAudio, SentenceTTS, SpeechOptions, TTSError, Voice
@@ -111,9 +112,7 @@ class PiperTTS(SentenceTTS):
         except ValueError:
             self._has_alignments = True  # already patched on disk
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self._threads
-        opts.inter_op_num_threads = 1
+        opts = session_options(self._threads)
         import json
 
         with open(self._config_path or "", encoding="utf-8") as f:
