@@ -275,7 +275,8 @@ def draw_mouth_interior(
 
 def smooth_closed_curve(points: np.ndarray, steps: int = 4) -> np.ndarray:
     """A closed centripetal Catmull-Rom curve through `points` (N×2; repeats are dropped),
-    `steps` samples per span. Centripetal knots never loop or overshoot at uneven spacing."""
+    `steps` samples per span. Centripetal knots keep it free of cusps and loops where the
+    points are unevenly spaced."""
     pts = np.asarray(points, np.float64)
     keep = np.linalg.norm(np.diff(pts, axis=0, append=pts[:1]), axis=1) > 1e-3
     pts = pts[keep]
