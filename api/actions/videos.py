@@ -440,6 +440,7 @@ async def get_video_file(name: str, request: Request) -> FileResponse:
     media = "video/mp4" if name.endswith(".mp4") else "video/webm"
     return FileResponse(path, media_type=media)
 
+
 # The app calls these from its lifespan: queued jobs resume at start, running ones are put back.
 on_startup = start_video_jobs
 on_shutdown = stop_video_jobs
