@@ -61,16 +61,41 @@ def _assets() -> list[Asset]:
     return [Asset(logo, Layout(40, 40, 200, 200, 0)), Asset(banner, Layout(40, 1700, 1000, 160, 2))]
 
 
-def measure(frames: int = 300) -> dict:
+def astronaut_renderer():  # type: ignore[no-untyped-def]
+    """The photo avatar of scikit-image's astronaut portrait (512×512), built in a temp dir."""
     from skimage import data
 
-    cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "astronaut.png"
         cv2.imwrite(str(src), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
         build_avatar("photo", src, Path(tmp) / "avatar")
         renderer = load_renderer(Path(tmp) / "avatar")
     assert renderer.size == (512, 512)
+    return renderer
+
+
+def reference_render_ms(frames: int = 200) -> float:
+    """CPU ms per astronaut frame on one thread, the best of three passes: a gauge of this
+    machine's speed, which drifts by a fifth from one hour to the next here, for benchmarks
+    whose figures scale with it."""
+    cv2.setNumThreads(1)
+    renderer, params = astronaut_renderer(), _params(frames)
+    for p in params[:10]:
+        renderer.render(p, 0.0)
+    best = math.inf
+    for _ in range(3):
+        c0 = time.process_time()
+        for i, p in enumerate(params):
+            renderer.render(p, i / 25)
+        best = min(best, (time.process_time() - c0) / frames * 1000)
+    return round(best, 2)
+
+
+def measure(frames: int = 300) -> dict:
+    from skimage import data
+
+    cv2.setNumThreads(1)
+    renderer = astronaut_renderer()
     params = _params(frames)
     for p in params[:10]:
         renderer.render(p, 0.0)

@@ -38,9 +38,12 @@ The server renders in worker processes (DH_RENDER_PROCESSES=auto: one per core) 
 A step passes when every stream has < 1 % missing video frames and ≥ 49.5 audio frames/s.
 Prints progress to stderr and a final JSON line
 {"streams": largest passing count, "cpu_per_stream": server cores per stream at that count (in
-% of one core), "cpu_per_stream_by_role": {...}, "steps": [...]}. On this 2-core machine the
-viewers share the CPU with the server, so the count is a lower bound for a server with remote
-viewers.
+% of one core), "cpu_per_stream_by_role": {...}, "steps": [...], "reference_render_ms": ...}. On
+this 2-core machine the viewers share the CPU with the server, so the count is a lower bound for
+a server with remote viewers. The machine's speed drifts (the same build measured 20 % of a core
+per stream one day, 22-25 % the next): `reference_render_ms`, one astronaut frame rendered on
+one thread before the server starts (benchmarks/render.py), tells runs on a slower machine
+apart.
 
     nice python benchmarks/stream_capacity.py --max-streams 12 [--size 512] [--codec VP8]
 
@@ -551,6 +554,10 @@ def main() -> None:
         "DH_RENDER_PROCESSES": "auto",
     }
     env.update(kv.split("=", 1) for kv in args.server_env)
+    from render import reference_render_ms  # benchmarks/render.py
+
+    gauge = reference_render_ms()  # before the server starts: on a quiet machine
+    log(f"reference render: {gauge} ms per frame on one thread")
     with (
         tempfile.TemporaryDirectory() as tmp,
         FileServer(SPEECH.parent) as files,
@@ -559,6 +566,7 @@ def main() -> None:
         pid = srv.proc.pid if srv.proc else None
         result = asyncio.run(run(args, srv.client, pid, f"{files.url}/{SPEECH.name}"))
     result["server_env"] = {k: v for k, v in env.items() if k != "DH_ICE_HOST_ADDRESSES"}
+    result["reference_render_ms"] = gauge
     print(json.dumps(result))
 
 
