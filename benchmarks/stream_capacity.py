@@ -41,7 +41,7 @@ Prints progress to stderr and a final JSON line
 % of one core), "cpu_per_stream_by_role": {...}, "steps": [...], "reference_render_ms": ...}. On
 this 2-core machine the viewers share the CPU with the server, so the count is a lower bound for
 a server with remote viewers. The machine's speed drifts (the same build measured 20 % of a core
-per stream one day, 22-25 % the next): `reference_render_ms`, one astronaut frame rendered on
+per stream one day, 22-27 % the next): `reference_render_ms`, one astronaut frame rendered on
 one thread before the server starts (benchmarks/render.py), tells runs on a slower machine
 apart.
 
