@@ -19,9 +19,13 @@ from tests.fake_llm import FakeLLM
 from tests.support import MEDIA, ServerProcess
 
 CLIPS = MEDIA / "audio" / "16k_mono"
+# Long enough that its stream (a token each 60 ms: ~4.3 s) is still running when the test's
+# barge-in comes, ~2 s in, also on a slow machine (at ~2.6 s it was not always).
 REPLY = (
     "Thank you for asking. Our shop opens at nine in the morning. "
     "We close at six in the evening on weekdays. On weekends we open a little later. "
+    "We also have a small cafe on the first floor that serves coffee and cake all day. "
+    "Parking is free for our customers for up to two hours. "
     "Is there anything else I can help you with today?"
 )
 

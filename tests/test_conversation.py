@@ -25,10 +25,13 @@ from tests.fake_llm import FakeLLM
 from tests.support import MEDIA
 
 CLIPS = MEDIA / "audio" / "16k_mono"
+# At a token each 60 ms its stream lasts ~4.1 s: still running at the barge-in, ~2.5 s in, also
+# on a slow machine.
 REPLY = (
     "That is a great question. Let me think about it for a moment. "
     "The short answer is that it depends on many things. "
     "First, we should look at the weather. Then we can plan the day together. "
+    "If it rains, a museum or a long lunch with friends is a fine plan as well. "
     "Finally, remember to drink enough water and rest well."
 )
 
