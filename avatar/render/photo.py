@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from avatar.render.photo_mouth import draw_lip_seam, draw_mouth_interior
-from avatar.render.photo_rig import SMILE_LIFT, EyeModel, PhotoRig, WarpGrid
+from avatar.render.photo_rig import EyeModel, PhotoRig, WarpGrid
 from avatar.types import AvatarRenderer, FrameParams
 
 CLOSE_AT_REST_OPENING = 0.06  # a source mouth open wider (gap / eye distance) is closed at rest
@@ -157,12 +157,8 @@ class PhotoRenderer(AvatarRenderer):
         rnd = min(max(m.lip_round, 0.0), 1.0)
         gap = r.max_gap * (jaw + 0.22 * rnd * (1 - jaw)) * (1 - press)
         close = 1.0 if self.close_at_rest else press
-        # Rounded lips ("o", "u") lose the source's smile: without this a smiling photo's
-        # rounded opening keeps the smile's curve, a dark crescent. A unit of smile lifts the
-        # corners by SMILE_LIFT (the rig's smile basis); most of the lift beyond a neutral
-        # mouth's is undone.
-        unsmile = min(0.7 * max(r.corner_lift - 0.02, 0.0) / SMILE_LIFT, 0.6)
-        smile = min(max(p.smile, -0.5), 1.0) - rnd * unsmile
+        # Rounded lips lose the source's smile (see PhotoRig.round_unsmile).
+        smile = min(max(p.smile, -0.5), 1.0) - rnd * r.round_unsmile
         # The opening is split between the plain profile and the rounded one ("o", "u").
         chain = np.array(
             [

@@ -297,9 +297,12 @@ class PhotoRig:
         w_o = max(abs(uv[61, 0]), abs(uv[291, 0]), 1e-3)
         self.w_o = w_o
         # How far the source's mouth corners stand above its lips' middle (a smile), in units of
-        # E; a few hundredths is a neutral mouth.
+        # E (a few hundredths is a neutral mouth), and the smile that rounded lips ("o", "u")
+        # undo: most of the lift beyond a neutral mouth's, in units of the smile basis below.
+        # Without it a smiling photo's rounded opening keeps the smile's curve, a dark crescent.
         mid = (uv[13, 1] + uv[14, 1]) / 2
-        self.corner_lift = float(mid - (uv[61, 1] + uv[291, 1]) / 2) / E
+        corner_lift = float(mid - (uv[61, 1] + uv[291, 1]) / 2) / E
+        self.round_unsmile = min(0.7 * max(corner_lift - 0.02, 0.0) / SMILE_LIFT, 0.6)
         lat = 1 - smoothstep(0.95 * W, 1.2 * W, a)
         p_in = np.sqrt(np.clip(1 - (a / w_i) ** 2, 0, 1))
         p_out = np.sqrt(np.clip(1 - (a / w_o) ** 2, 0, 1))
